@@ -1,0 +1,59 @@
+"""gptbook: a GPT-2 style language model built from scratch in PyTorch, for learning.
+
+Every piece the course builds by hand, importable in one line::
+
+    from gptbook import GPT_CONFIG_124M, GPTModel, get_tokenizer, text_to_token_ids, generate
+
+Modules, in the order the course teaches them:
+
+    tokenizer   text <-> token IDs (GPT-2 byte-pair encoding, offline)        notebook 01
+    config      the model configurations                                      notebooks 03, 06
+    attention   causal multi-head self-attention, the key/value cache         notebook 04
+    layers      LayerNorm, GELU, the feed-forward network                     notebook 05
+    model       the transformer block and the GPT model                       notebooks 05, 06
+    params      where every parameter comes from                              notebook 06
+    generation  greedy decoding, temperature, top-k, top-p, streaming         notebook 07
+    weights     loading OpenAI's GPT-2 weights                                notebook 09
+
+``gptbook.viz`` (matplotlib) and ``gptbook.widgets`` (ipywidgets) are imported on their own.
+"""
+
+from .attention import KVCache, LayerKVCache, MultiHeadAttention
+from .config import GPT2_CONFIGS, GPT_CONFIG_124M, GPT_CONFIG_TINY, get_config, validate_config
+from .generation import filter_logits, generate, generate_stream, generate_text_simple
+from .layers import GELU, FeedForward, LayerNorm
+from .model import GPTModel, TransformerBlock
+from .params import count_parameters, format_breakdown, model_size_mb, parameter_breakdown
+from .tokenizer import EOT_ID, get_tokenizer, text_to_token_ids, token_ids_to_text
+from .weights import load_gpt2_checkpoint
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EOT_ID",
+    "FeedForward",
+    "GELU",
+    "GPT2_CONFIGS",
+    "GPTModel",
+    "GPT_CONFIG_124M",
+    "GPT_CONFIG_TINY",
+    "KVCache",
+    "LayerKVCache",
+    "LayerNorm",
+    "MultiHeadAttention",
+    "TransformerBlock",
+    "count_parameters",
+    "filter_logits",
+    "format_breakdown",
+    "generate",
+    "generate_stream",
+    "generate_text_simple",
+    "get_config",
+    "get_tokenizer",
+    "load_gpt2_checkpoint",
+    "model_size_mb",
+    "parameter_breakdown",
+    "text_to_token_ids",
+    "token_ids_to_text",
+    "validate_config",
+]

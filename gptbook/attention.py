@@ -1,0 +1,157 @@
+"""Causal multi-head self-attention, with a key/value cache for fast generation.
+
+Each token builds a query ("what am I looking for?"), a key ("what do I contain?") and a value
+("what do I pass on?"). A token's output is the average of the values of the tokens before it
+(and itself), weighted by how well its query matches their keys. The causal mask hides the
+future, so the model can be trained to predict every next token at once.
+
+Two paths compute the same thing:
+- the explicit one, written out step by step (and the one that can hand back the attention
+  weights for the heat maps of notebooks 04 and 08);
+- the fast one, ``torch.nn.functional.scaled_dot_product_attention``, used whenever the weights
+  are not requested.
+
+Taught in notebook 04 (attention); the cache in notebook 07 (generating text).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LayerKVCache:
+    """The keys and values one attention layer has computed so far for a batch of sequences.
+
+    During generation only the newest token goes through the model; its query attends to the
+    keys and values stored here, so nothing is computed twice. Buffers are allocated on first
+    use with room for ``capacity`` tokens.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.length = 0  # tokens stored so far
+        self.keys: Optional[torch.Tensor] = None  # (b, num_heads, capacity, head_dim)
+        self.values: Optional[torch.Tensor] = None
+
+    def update(self, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Append new keys/values of shape (b, num_heads, t, head_dim); return all stored so far."""
+        b, h, t, hd = keys.shape
+        end = self.length + t
+        if end > self.capacity:
+            raise ValueError(
+                f"the key/value cache holds at most {self.capacity} tokens (the context length) "
+                f"but {end} were given; start a new cache or crop the input"
+            )
+        if self.keys is None:
+            self.keys = keys.new_empty(b, h, self.capacity, hd)
+            self.values = values.new_empty(b, h, self.capacity, hd)
+        self.keys[:, :, self.length:end] = keys
+        self.values[:, :, self.length:end] = values
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
+
+
+class KVCache:
+    """One ``LayerKVCache`` per transformer block; ``length`` is the number of tokens seen."""
+
+    def __init__(self, n_layers: int, capacity: int) -> None:
+        self.capacity = capacity
+        self.layers = [LayerKVCache(capacity) for _ in range(n_layers)]
+
+    @property
+    def length(self) -> int:
+        return self.layers[0].length if self.layers else 0
+
+
+class MultiHeadAttention(nn.Module):
+    """Causal multi-head self-attention.
+
+    Args:
+        d_in: width of the input token vectors.
+        d_out: width of the output vectors (split evenly over the heads).
+        context_length: the longest sequence the causal mask is built for.
+        dropout: probability of dropping an attention weight during training.
+        num_heads: number of heads; ``d_out`` must be divisible by it.
+        qkv_bias: whether the query/key/value projections have a bias (GPT-2: yes).
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        context_length: int,
+        dropout: float,
+        num_heads: int,
+        qkv_bias: bool = False,
+    ) -> None:
+        super().__init__()
+        if d_out % num_heads != 0:
+            raise ValueError(f"d_out ({d_out}) must be divisible by num_heads ({num_heads})")
+        self.d_out = d_out
+        self.num_heads = num_heads
+        self.head_dim = d_out // num_heads
+        self.context_length = context_length
+        self.W_query = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
+        self.out_proj = nn.Linear(d_out, d_out)  # combines the heads' outputs
+        self.dropout = nn.Dropout(dropout)
+        # True above the diagonal = "this key lies in the future of this query": hidden.
+        # persistent=False keeps the mask out of state_dict() and so out of every checkpoint.
+        self.register_buffer(
+            "mask", torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1),
+            persistent=False,
+        )
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        kv_cache: Optional[LayerKVCache] = None,
+        return_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Attend over ``x`` of shape (b, num_tokens, d_in); return (b, num_tokens, d_out).
+
+        With ``kv_cache``, ``x`` holds only the new tokens and attends to the cached ones too.
+        With ``return_attention=True`` also return the weights, shape (b, num_heads, num_tokens, n_keys).
+        """
+        b, num_tokens, _ = x.shape
+
+        queries = self.W_query(x)  # (b, num_tokens, d_out)
+        keys = self.W_key(x)
+        values = self.W_value(x)
+
+        # Split d_out into heads: (b, num_tokens, d_out) -> (b, num_heads, num_tokens, head_dim)
+        queries = queries.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+        keys = keys.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+        values = values.view(b, num_tokens, self.num_heads, self.head_dim).transpose(1, 2)
+
+        if kv_cache is not None:
+            keys, values = kv_cache.update(keys, values)  # (b, num_heads, n_keys, head_dim)
+        n_keys = keys.shape[2]
+        # Query i sits at position n_keys - num_tokens + i; it may see keys 0..that position.
+        mask = self.mask[n_keys - num_tokens:n_keys, :n_keys]  # (num_tokens, n_keys)
+
+        if return_attention:
+            attn_scores = queries @ keys.transpose(2, 3)  # (b, num_heads, num_tokens, n_keys)
+            attn_scores = attn_scores.masked_fill(mask, float("-inf"))
+            attn_weights = torch.softmax(attn_scores / self.head_dim**0.5, dim=-1)
+            attn_weights = self.dropout(attn_weights)
+            context = attn_weights @ values  # (b, num_heads, num_tokens, head_dim)
+        else:
+            # The same computation in one fused kernel (it never materialises the weights).
+            dropout_p = self.dropout.p if self.training else 0.0
+            if num_tokens == n_keys:
+                context = F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p, is_causal=True)
+            elif num_tokens == 1:  # one new token: it may see every cached key
+                context = F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p)
+            else:
+                context = F.scaled_dot_product_attention(queries, keys, values, attn_mask=~mask, dropout_p=dropout_p)
+
+        # Merge the heads again: (b, num_heads, num_tokens, head_dim) -> (b, num_tokens, d_out)
+        context = context.transpose(1, 2).reshape(b, num_tokens, self.d_out)
+        out = self.out_proj(context)
+        return (out, attn_weights) if return_attention else out

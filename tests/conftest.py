@@ -1,0 +1,32 @@
+"""Shared fixtures: the tokenizer and small models that build in milliseconds."""
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may reach the network
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from gptbook import GPT_CONFIG_124M, GPTModel, get_tokenizer  # noqa: E402
+
+#: A model small enough to build and run in milliseconds, with the real GPT-2 vocabulary.
+MINI_CONFIG = {**GPT_CONFIG_124M, "context_length": 32, "emb_dim": 32, "n_heads": 4, "n_layers": 2}
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return get_tokenizer()
+
+
+@pytest.fixture
+def mini_model():
+    torch.manual_seed(0)
+    return GPTModel(MINI_CONFIG).eval()
+
+
+@pytest.fixture(scope="session")
+def model_124m():
+    """The classic 124M model exactly as a learner builds it (seed 123), in eval mode."""
+    torch.manual_seed(123)
+    return GPTModel(GPT_CONFIG_124M).eval()

@@ -1,0 +1,154 @@
+"""The architecture: the classic numbers, causality, both attention paths, and clear errors."""
+
+import pytest
+import torch
+
+from conftest import MINI_CONFIG
+from gptbook import (
+    GELU, GPT2_CONFIGS, GPT_CONFIG_124M, FeedForward, GPTModel, LayerNorm, MultiHeadAttention,
+    TransformerBlock, count_parameters, generate_text_simple, get_tokenizer, parameter_breakdown,
+    text_to_token_ids, token_ids_to_text,
+)
+
+
+def test_seed_123_continues_hello_i_am_as_the_book(model_124m, tokenizer):
+    idx = text_to_token_ids("Hello, I am", tokenizer)
+    out = generate_text_simple(model_124m, idx, max_new_tokens=6, context_size=1024)
+    assert out[0, 4:].tolist() == [27018, 24086, 47843, 30961, 42348, 7267]
+    assert token_ids_to_text(out, tokenizer) == "Hello, I am Featureiman Byeswickattribute argue"
+
+
+def test_batch_of_two_texts_gives_logits_per_position(model_124m, tokenizer):
+    batch = torch.cat([text_to_token_ids(t, tokenizer) for t in ("Every effort moves you", "Every day holds a")])
+    assert batch.shape == (2, 4)
+    with torch.no_grad():
+        logits = model_124m(batch)
+    assert logits.shape == (2, 4, 50257)
+
+
+def test_module_and_state_dict_names_are_the_classic_ones(model_124m):
+    names = list(model_124m.state_dict())
+    assert names[:2] == ["tok_emb.weight", "pos_emb.weight"]
+    assert names[-3:] == ["final_norm.scale", "final_norm.shift", "out_head.weight"]
+    block = [n.removeprefix("trf_blocks.0.") for n in names if n.startswith("trf_blocks.0.")]
+    assert block == [
+        "att.W_query.weight", "att.W_key.weight", "att.W_value.weight", "att.out_proj.weight", "att.out_proj.bias",
+        "ff.layers.0.weight", "ff.layers.0.bias", "ff.layers.2.weight", "ff.layers.2.bias",
+        "norm1.scale", "norm1.shift", "norm2.scale", "norm2.shift",
+    ]
+
+
+def test_causal_mask_is_not_saved_in_checkpoints(model_124m):
+    assert not any("mask" in name for name in model_124m.state_dict())
+
+
+def test_parameter_count_is_163_million_and_matches_the_breakdown(model_124m):
+    parts = parameter_breakdown(GPT_CONFIG_124M)
+    assert count_parameters(model_124m) == parts["total"] == 163_009_536
+    assert parts["token_embedding"] == 38_597_376 and parts["positional_embedding"] == 786_432
+    assert parts["attention_per_block"] == 2_360_064 and parts["feed_forward_per_block"] == 4_722_432
+    assert parts["norms_per_block"] == 3_072 and parts["per_block"] == 7_085_568
+    assert parts["all_blocks"] == 85_026_816 and parts["final_norm"] == 1_536 and parts["output_head"] == 38_597_376
+    assert parts["total_tied"] == 124_412_160
+    assert parts["total_tied_with_qkv_bias"] == 124_439_808
+    block = model_124m.trf_blocks[0]
+    assert sum(p.numel() for p in block.att.parameters()) == parts["attention_per_block"]
+    assert sum(p.numel() for p in block.ff.parameters()) == parts["feed_forward_per_block"]
+
+
+def test_weight_tying_shares_one_matrix_and_counts_it_once():
+    cfg = {**GPT2_CONFIGS["gpt2-small (124M)"], "context_length": 64, "n_layers": 1}
+    model = GPTModel(cfg)
+    assert model.out_head.weight is model.tok_emb.weight
+    assert count_parameters(model) == parameter_breakdown(cfg)["trainable"]
+
+
+@pytest.mark.parametrize("cfg", [MINI_CONFIG, {**MINI_CONFIG, "qkv_bias": True, "tie_weights": True}])
+def test_breakdown_matches_real_models_of_other_sizes(cfg):
+    assert count_parameters(GPTModel(cfg)) == parameter_breakdown(cfg)["trainable"]
+
+
+def test_later_tokens_never_change_earlier_logits(mini_model):
+    torch.manual_seed(1)
+    a = torch.randint(0, 50257, (1, 12))
+    b = a.clone()
+    b[0, 7:] = torch.randint(0, 50257, (5,))
+    with torch.no_grad():
+        la, lb = mini_model(a), mini_model(b)
+    assert torch.equal(la[:, :7], lb[:, :7])
+    assert not torch.allclose(la[:, 7:], lb[:, 7:])
+
+
+def test_fast_attention_equals_the_explicit_one(mini_model):
+    x = torch.randint(0, 50257, (2, 20))
+    with torch.no_grad():
+        fast = mini_model(x)
+        explicit, attentions = mini_model(x, return_attention=True)
+    torch.testing.assert_close(fast, explicit, atol=1e-5, rtol=1e-5)
+    assert len(attentions) == MINI_CONFIG["n_layers"]
+    weights = attentions[0]
+    assert weights.shape == (2, MINI_CONFIG["n_heads"], 20, 20)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, MINI_CONFIG["n_heads"], 20))
+    assert torch.all(weights.triu(diagonal=1) == 0)  # no token looks at the future
+
+
+def test_eval_mode_is_deterministic_and_train_mode_uses_dropout(mini_model):
+    x = torch.randint(0, 50257, (1, 10))
+    with torch.no_grad():
+        assert torch.equal(mini_model(x), mini_model(x))
+        mini_model.train()
+        assert not torch.equal(mini_model(x), mini_model(x))
+
+
+def test_too_many_tokens_raise_a_clear_error(mini_model):
+    with pytest.raises(ValueError, match="context_length is 32"):
+        mini_model(torch.zeros(1, 33, dtype=torch.long))
+
+
+def test_empty_input_and_bad_ids_raise_clear_errors(mini_model):
+    with pytest.raises(ValueError, match="empty"):
+        mini_model(torch.zeros(1, 0, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\[0, 50256\]"):
+        mini_model(torch.tensor([[50257]]))
+    with pytest.raises(ValueError, match="unsqueeze"):
+        mini_model(torch.zeros(5, dtype=torch.long))
+
+
+def test_gelu_is_the_tanh_approximation():
+    x = torch.linspace(-6, 6, 1001)
+    torch.testing.assert_close(GELU()(x), GELU.formula(x))
+    exact = torch.nn.functional.gelu(x)  # the erf form differs a little
+    assert 0 < (GELU()(x) - exact).abs().max() < 1e-3
+
+
+def test_layer_norm_gives_mean_0_variance_1_with_biased_variance():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 8) * 3 + 2
+    ln = LayerNorm(8)
+    out = ln(x)
+    torch.testing.assert_close(out.mean(-1), torch.zeros(2, 5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.var(-1, unbiased=False), torch.ones(2, 5), atol=1e-3, rtol=0)
+    by_hand = (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-5)
+    torch.testing.assert_close(out, by_hand)
+
+
+def test_feed_forward_expands_four_times_and_keeps_the_shape():
+    ff = FeedForward(MINI_CONFIG)
+    assert ff.layers[0].out_features == 4 * MINI_CONFIG["emb_dim"]
+    assert ff(torch.randn(2, 3, MINI_CONFIG["emb_dim"])).shape == (2, 3, MINI_CONFIG["emb_dim"])
+
+
+def test_block_keeps_the_shape_and_has_shortcuts():
+    block = TransformerBlock(MINI_CONFIG).eval()
+    x = torch.randn(2, 6, MINI_CONFIG["emb_dim"])
+    assert block(x).shape == x.shape
+    for p in block.parameters():
+        torch.nn.init.zeros_(p)  # with every weight zero, the shortcuts pass x through unchanged
+    torch.testing.assert_close(block(x), x)
+
+
+def test_multi_head_attention_classic_signature():
+    mha = MultiHeadAttention(d_in=3, d_out=4, context_length=6, dropout=0.0, num_heads=2)
+    assert mha(torch.randn(2, 6, 3)).shape == (2, 6, 4)
+    with pytest.raises(ValueError, match="divisible"):
+        MultiHeadAttention(d_in=3, d_out=5, context_length=6, dropout=0.0, num_heads=2)

@@ -1,0 +1,83 @@
+"""Text <-> token IDs: the GPT-2 encoding, offline, exactly as tiktoken's."""
+
+import hashlib
+import inspect
+import socket
+
+import pytest
+import tiktoken
+import torch
+
+from gptbook import get_tokenizer, text_to_token_ids, token_ids_to_text
+from gptbook import tokenizer as tokenizer_module
+
+BOOK_TEXT = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
+BOOK_IDS = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617, 34680, 27271, 13]
+
+
+def test_is_a_tiktoken_encoding_with_gpt2_vocabulary(tokenizer):
+    assert isinstance(tokenizer, tiktoken.Encoding)
+    assert tokenizer.n_vocab == 50257
+    assert tokenizer.eot_token == 50256
+
+
+def test_hello_i_am(tokenizer):
+    ids = text_to_token_ids("Hello, I am", tokenizer)
+    assert ids.dtype == torch.long and ids.shape == (1, 4)
+    assert ids.tolist() == [[15496, 11, 314, 716]]
+
+
+def test_book_example_with_endoftext_and_unknown_word_round_trips(tokenizer):
+    ids = text_to_token_ids(BOOK_TEXT, tokenizer)
+    assert ids[0].tolist() == BOOK_IDS
+    assert token_ids_to_text(ids, tokenizer) == BOOK_TEXT
+
+
+@pytest.mark.parametrize("text", ["naïve café, Ångström", "日本語のテキスト 中文", "emoji 🤖🚀👩‍💻", "tabs\tand\nnewlines  ", ""])
+def test_any_unicode_text_round_trips(tokenizer, text):
+    assert token_ids_to_text(text_to_token_ids(text, tokenizer), tokenizer) == text
+
+
+def test_decode_accepts_1d_tensor_2d_batch_of_one_and_list(tokenizer):
+    ids = text_to_token_ids("Hello, I am", tokenizer)
+    assert token_ids_to_text(ids, tokenizer) == token_ids_to_text(ids[0], tokenizer) == token_ids_to_text(ids[0].tolist(), tokenizer)
+
+
+def test_decode_refuses_a_batch_of_two_with_a_clear_message(tokenizer):
+    with pytest.raises(ValueError, match="decode each row"):
+        token_ids_to_text(torch.zeros(2, 3, dtype=torch.long), tokenizer)
+
+
+def test_vocabulary_hashes_are_the_ones_tiktoken_publishes():
+    published = inspect.getsource(__import__("tiktoken_ext.openai_public", fromlist=["gpt2"]).gpt2)
+    assert tokenizer_module.VOCAB_BPE_SHA256 in published
+    assert tokenizer_module.ENCODER_JSON_SHA256 in published
+    vocab, encoder = tokenizer_module._vocabulary_files()
+    assert hashlib.sha256(vocab.read_bytes()).hexdigest() == tokenizer_module.VOCAB_BPE_SHA256
+    assert hashlib.sha256(encoder.read_bytes()).hexdigest() == tokenizer_module.ENCODER_JSON_SHA256
+
+
+def test_builds_without_network(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    get_tokenizer.cache_clear()
+    try:
+        assert get_tokenizer().encode("Hello, I am") == [15496, 11, 314, 716]
+    finally:
+        get_tokenizer.cache_clear()
+
+
+def test_tampered_vocabulary_is_refused(tmp_path, monkeypatch):
+    vocab, encoder = tokenizer_module._vocabulary_files()
+    bad = tmp_path / "vocab.bpe"
+    bad.write_bytes(vocab.read_bytes() + b"x")
+    monkeypatch.setattr(tokenizer_module, "_vocabulary_files", lambda: (bad, encoder))
+    get_tokenizer.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="does not match GPT-2's published vocabulary"):
+            get_tokenizer()
+    finally:
+        get_tokenizer.cache_clear()

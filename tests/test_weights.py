@@ -1,0 +1,103 @@
+"""Loading GPT-2 weights in the Hugging Face format gives the reference implementation's logits."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from gptbook import GPTModel, count_parameters, generate
+
+transformers = pytest.importorskip("transformers", reason="transformers is the test-only numerical reference")
+
+SMALL_HF = dict(vocab_size=50257, n_positions=64, n_embd=64, n_layer=3, n_head=4)
+
+
+@pytest.fixture(scope="module")
+def hf_checkpoint(tmp_path_factory):
+    """A small random GPT-2 built and saved by transformers: (the HF model, its folder)."""
+    torch.manual_seed(0)
+    hf_model = transformers.GPT2LMHeadModel(transformers.GPT2Config(**SMALL_HF)).eval()
+    folder = tmp_path_factory.mktemp("hf-gpt2")
+    hf_model.save_pretrained(folder)
+    return hf_model, folder
+
+
+def test_logits_and_greedy_tokens_equal_transformers(hf_checkpoint):
+    hf_model, folder = hf_checkpoint
+    model = GPTModel.from_pretrained(folder)
+    assert not model.training
+    x = torch.randint(0, 50257, (2, 40), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), hf_model(x).logits, atol=1e-4, rtol=0)
+    ours = generate(model, x[:1, :8], 30)
+    theirs = hf_model.generate(x[:1, :8], max_new_tokens=30, do_sample=False, pad_token_id=50256)
+    assert ours.tolist() == theirs.tolist()
+
+
+def test_loaded_model_is_tied_and_counts_like_transformers(hf_checkpoint):
+    hf_model, folder = hf_checkpoint
+    model = GPTModel.from_pretrained(folder)
+    assert model.out_head.weight is model.tok_emb.weight
+    assert count_parameters(model) == sum(p.numel() for p in hf_model.parameters())
+
+
+def test_loads_original_openai_names_without_transformer_prefix(hf_checkpoint, tmp_path):
+    hf_model, folder = hf_checkpoint
+    state = {k.removeprefix("transformer."): v for k, v in load_file(folder / "model.safetensors").items()}
+    save_file(state, tmp_path / "model.safetensors")
+    (tmp_path / "config.json").write_text((folder / "config.json").read_text())
+    x = torch.randint(0, 50257, (1, 10))
+    with torch.no_grad():
+        torch.testing.assert_close(GPTModel.from_pretrained(tmp_path)(x), hf_model(x).logits, atol=1e-4, rtol=0)
+
+
+def test_bfloat16_loading(hf_checkpoint):
+    _, folder = hf_checkpoint
+    model = GPTModel.from_pretrained(folder, dtype=torch.bfloat16)
+    assert model.tok_emb.weight.dtype == torch.bfloat16
+    assert generate(model, torch.tensor([[1, 2, 3]]), 4).shape == (1, 7)
+
+
+def test_wrong_shape_names_the_tensor(hf_checkpoint, tmp_path):
+    _, folder = hf_checkpoint
+    state = load_file(folder / "model.safetensors")
+    key = next(k for k in state if k.endswith("h.1.mlp.c_fc.weight"))
+    state[key] = torch.zeros(64, 100)
+    save_file(state, tmp_path / "model.safetensors")
+    (tmp_path / "config.json").write_text((folder / "config.json").read_text())
+    with pytest.raises(ValueError, match=r"trf_blocks\.1\.ff\.layers\.0\.weight.*\(100, 64\).*\(256, 64\)"):
+        GPTModel.from_pretrained(tmp_path)
+
+
+def test_missing_tensor_and_missing_files_are_explained(hf_checkpoint, tmp_path):
+    _, folder = hf_checkpoint
+    state = {k: v for k, v in load_file(folder / "model.safetensors").items() if "ln_f" not in k}
+    save_file(state, tmp_path / "model.safetensors")
+    (tmp_path / "config.json").write_text((folder / "config.json").read_text())
+    with pytest.raises(ValueError, match="ln_f.weight"):
+        GPTModel.from_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(ValueError, match="no model.safetensors"):
+        GPTModel.from_pretrained(tmp_path)
+
+
+def test_corrupted_weights_file_fails_cleanly(hf_checkpoint, tmp_path):
+    _, folder = hf_checkpoint
+    data = (folder / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
+    (tmp_path / "config.json").write_text((folder / "config.json").read_text())
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        GPTModel.from_pretrained(tmp_path)
+
+
+def test_non_gpt2_config_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 8}))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(ValueError, match="GPT-2"):
+        GPTModel.from_pretrained(tmp_path)
+
+
+def test_unknown_model_id_offline_says_what_to_do():
+    with pytest.raises(ValueError, match="local folder"):
+        GPTModel.from_pretrained("gptbook-test/no-such-model")
