@@ -89,11 +89,14 @@ def generate_stream(
     seed: Optional[int] = None,
     generator: Optional[torch.Generator] = None,
     use_cache: bool = True,
-) -> Iterator[torch.Tensor]:
+    return_probs: bool = False,
+) -> Iterator[torch.Tensor] | Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield the new tokens one at a time, each a LongTensor of shape (b, 1).
 
     Takes the same options as ``generate``. Stops early when every sequence in the batch has
     produced ``eos_id``; a sequence that finished first is padded with ``eos_id``.
+    With ``return_probs=True`` each item is ``(token, probs)``, where ``probs`` (b, vocab_size)
+    is the distribution the token was chosen from (after temperature, top-k and top-p).
     """
     _check_options(idx, max_new_tokens, temperature, top_k, top_p)
     model_context = model.cfg["context_length"] if hasattr(model, "cfg") else None
@@ -122,11 +125,10 @@ def generate_stream(
             logits = model(seq[:, -context_size:])
         logits = logits[:, -1, :].float()  # (b, vocab_size)
 
+        logits = filter_logits(logits, temperature, top_k, top_p)
         if temperature == 0.0:
-            logits = filter_logits(logits, 1.0, top_k, top_p)
-            idx_next = torch.argmax(logits, dim=-1, keepdim=True)  # (b, 1)
+            idx_next = torch.argmax(logits, dim=-1, keepdim=True)  # greedy: (b, 1)
         else:
-            logits = filter_logits(logits, temperature, top_k, top_p)
             probs = torch.softmax(logits, dim=-1)
             idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (b, 1)
 
@@ -134,7 +136,7 @@ def generate_stream(
             idx_next = idx_next.masked_fill(finished.unsqueeze(1), eos_id)
             finished |= idx_next.squeeze(1) == eos_id
         seq = torch.cat((seq, idx_next), dim=1)
-        yield idx_next
+        yield (idx_next, torch.softmax(logits, dim=-1)) if return_probs else idx_next
         if eos_id is not None and bool(finished.all()):
             return
 

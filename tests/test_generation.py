@@ -108,3 +108,11 @@ def test_bad_options_raise_clear_errors(mini_model, kwargs, message):
 def test_zero_new_tokens_returns_the_prompt(mini_model):
     idx = prompt()
     assert torch.equal(generate(mini_model, idx, 0), idx)
+
+
+def test_stream_can_hand_back_the_distribution_each_token_came_from(mini_model):
+    idx = prompt()
+    for token, probs in generate_stream(mini_model, idx, 4, top_k=3, return_probs=True):
+        assert probs.shape == (1, 50257)
+        torch.testing.assert_close(probs.sum(-1), torch.ones(1))
+        assert (probs > 0).sum() == 3 and probs[0, token[0, 0]] == probs.max()  # greedy: the most likely
