@@ -61,8 +61,8 @@ class GPTModel(nn.Module):
         cfg: a configuration dict such as ``GPT_CONFIG_124M`` (checked by ``validate_config``).
 
     ``model.cfg`` keeps the checked configuration. With ``cfg["tie_weights"]`` the output head
-    shares its weight with the token embedding (124,439,808 parameters instead of 163,009,536
-    for the 124M configuration).
+    shares its weight with the token embedding (124,412,160 parameters instead of 163,009,536
+    for the 124M configuration; OpenAI's GPT-2, which also has qkv biases, has 124,439,808).
     """
 
     def __init__(self, cfg: dict[str, Any]) -> None:

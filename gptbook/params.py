@@ -13,7 +13,8 @@ For ``GPT_CONFIG_124M`` (emb_dim d = 768, vocab V = 50,257, context C = 1,024, 1
     final LayerNorm       2 * d                              1,536
     output head           d * V (no bias)               38,597,376
     total                                              163,009,536
-    with weight tying (head = token embedding)         124,439,808
+    with weight tying (head = token embedding)         124,412,160
+    ... and with qkv biases, as OpenAI's GPT-2 has     124,439,808   (+ 12 * 3 * 768 = 27,648)
 
 Taught in notebook 06 (the GPT model); ``count_parameters`` checks the sums on a real model.
 """
