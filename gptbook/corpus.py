@@ -47,7 +47,7 @@ import torch
 #: Seed of the bundled corpus; change it (or ``n_stories``) to get another corpus of the same kind.
 CORPUS_SEED = 2024
 #: Number of stories in the bundled corpus (about 2 MB of text, about 460,000 GPT-2 tokens).
-CORPUS_STORIES = 2000
+CORPUS_STORIES = 1200
 #: Fraction of the stories used for validation (the last ones generated).
 VAL_FRACTION = 0.1
 #: Separator between stories: GPT-2's end-of-text token.
@@ -148,7 +148,9 @@ PLURALS = {"leaf": "leaves", "starfish": "starfish", "strawberry": "strawberries
 # Things that can get lost: (thing, can it have a color?)
 BELONGINGS = ("kite", "ball", "hat", "scarf", "toy boat", "teddy bear", "backpack", "glove", "drum", "yo-yo")
 COLORS = ("red", "blue", "green", "yellow", "purple", "orange", "pink", "striped", "spotted")
-FOODS = ("apples", "pears", "cookies", "plums", "carrots", "cherries", "muffins", "peaches")
+# (one, many)
+FOODS = (("apple", "apples"), ("pear", "pears"), ("cookie", "cookies"), ("plum", "plums"),
+         ("carrot", "carrots"), ("cherry", "cherries"), ("muffin", "muffins"), ("peach", "peaches"))
 TASKS = (
     ("carry this heavy basket", "carried the basket to the kitchen"),
     ("find my glasses", "found the glasses on the bookshelf"),
@@ -204,7 +206,7 @@ class _StoryWriter:
         self.pet_kind, self.pet = rng.choice(PETS)
         self.day = rng.randrange(7)
         self.paragraphs: list[str] = []
-        self.memories: list[str] = []  # things that happened, for the ending
+        self.memories: list[str] = []  # what happened, in the hero's words, for the ending
 
     # -- small helpers ---------------------------------------------------------------------
     def say(self, speaker: str, words: str, verb: str = "said") -> str:
@@ -247,7 +249,7 @@ class _StoryWriter:
             s.append(f"{self.hero} went to the {place.name} with {self.friend}.")
         first, second = r.sample(place.activities, 2)
         s.append(f"At the {place.name}, they {first}. Then they {second}.")
-        self.memories.append(f"the day they {first} at the {place.name}")
+        self.memories.append(f"when we {first} at the {place.name}")
         return " ".join(s), place
 
     def counting(self, place: Place) -> str:
@@ -268,17 +270,17 @@ class _StoryWriter:
     def sharing(self) -> str:
         """A little sum: x things, then y more (or fewer)."""
         r, p = self.rng, self.p
-        food = r.choice(FOODS)
+        one, many = r.choice(FOODS)
         if r.random() < 0.5:
             x, y = r.randint(1, 6), r.randint(1, 5)
-            return (f"{self.grown_up} gave {self.hero} {number_word(x)} {food if x > 1 else food[:-1]}. "
+            return (f"{self.grown_up} gave {self.hero} {number_word(x)} {one if x == 1 else many}. "
                     f"Then {self.friend} gave {p['obj']} {number_word(y)} more. "
-                    f"Now {self.hero} had {number_word(x + y)} {food}.")
+                    f"Now {self.hero} had {number_word(x + y)} {many}.")
         x = r.randint(3, 10)
         y = r.randint(1, x - 1)
         left = x - y
-        return (f"{self.hero} had {number_word(x)} {food}. {capitalize(p['subj'])} shared {number_word(y)} of them "
-                f"with {self.friend}. Now {self.hero} had {number_word(left)} {food if left > 1 else food[:-1]} left.")
+        return (f"{self.hero} had {number_word(x)} {many}. {capitalize(p['subj'])} shared {number_word(y)} of them "
+                f"with {self.friend}. Now {self.hero} had {number_word(left)} {one if left == 1 else many} left.")
 
     def helping(self) -> str:
         r, p = self.rng, self.p
@@ -311,7 +313,7 @@ class _StoryWriter:
         r, p = self.rng, self.p
         color, item = thing
         spot = r.choice(place.spots)
-        self.memories.append(f"finding {p['pos']} {color} {item}")
+        self.memories.append(f"finding my {color} {item}")
         return (f"On {self.day_name()}, {self.hero} and {self.friend} went back to the {place.name}. "
                 f"They looked and looked. Then {self.friend} shouted, \"Look, {self.hero}! There it is!\" "
                 f"The {color} {item} was {spot}. {self.hero} was {r.choice(FEELINGS_GOOD)} again.")

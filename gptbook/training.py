@@ -1,0 +1,723 @@
+"""Training a GPT: the loss, the classic training loop, and the full trainer behind ``python -m gptbook.train``.
+
+Part 1, the classic chapter-5 functions, with the same names, arguments and results:
+
+    calc_loss_batch(input_batch, target_batch, model, device)     mean cross-entropy of one batch
+    calc_loss_loader(data_loader, model, device, num_batches)     average over (some) batches
+    evaluate_model(model, train_loader, val_loader, device, eval_iter)
+    generate_and_print_sample(model, tokenizer, device, start_context)
+    train_model_simple(model, train_loader, val_loader, optimizer, device, num_epochs,
+                       eval_freq, eval_iter, start_context, tokenizer)
+                       -> train_losses, val_losses, track_tokens_seen
+    plot_losses(epochs_seen, tokens_seen, train_losses, val_losses)
+
+Part 2, what makes training fast and stable (all optional in ``train_model_simple``):
+a memory-light output head + loss, learning-rate warm-up and cosine decay, gradient clipping,
+gradient accumulation, device choice and bf16 autocast.
+
+Part 3, ``Trainer``: everything together, checkpoints and resuming included, on one process or
+on several under ``torchrun`` (``DistributedDataParallel``).
+
+Taught in notebook 08 (training).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .generation import generate, generate_text_simple
+from .model import GPTModel
+from .tokenizer import EOT_ID, EOT_TEXT, get_tokenizer, text_to_token_ids, token_ids_to_text
+
+try:  # tqdm.auto: a widget in Jupyter, a text bar in a terminal
+    from tqdm.auto import tqdm
+except ImportError:  # pragma: no cover - tqdm is a dependency, but training works without it
+    tqdm = None
+
+
+def _write(message: str) -> None:
+    """Print a line without breaking a progress bar that may be on screen."""
+    if tqdm is not None:
+        tqdm.write(message)
+    else:  # pragma: no cover
+        print(message, flush=True)
+
+
+# =============================================================================================
+# Part 1a: the loss, computed fast
+# =============================================================================================
+#
+# The classic loss is two lines:
+#
+#     logits = model(input_batch)                                            # (b, T, vocab)
+#     loss = F.cross_entropy(logits.flatten(0, 1), target_batch.flatten())
+#
+# For a small model almost all the work is in the output head: with vocab 50,257 and a batch of
+# 8 x 256 tokens, the logits alone take 412 MB, and the softmax inside the loss reads and writes
+# them several times more (forward and backward). The loss only needs, for each position, the
+# log of the sum of exp(logits) and the logit of the right token. So we compute the logits a few
+# hundred positions at a time, turn each chunk into its loss *and its gradient* at once
+# (d loss / d logits = softmax - one_hot), and throw the chunk away: same numbers, a fraction of
+# the memory, and about twice as fast on a CPU (bench/bench_train.py measures it).
+
+class _ChunkedLinearCrossEntropy(torch.autograd.Function):
+    """mean_i cross_entropy(hidden_i @ weight.T, target_i), without storing all the logits."""
+
+    @staticmethod
+    def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk_size: int):
+        # hidden (n, emb_dim), weight (vocab, emb_dim), targets (n,)
+        n = hidden.shape[0]
+        want_h, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_h = torch.empty_like(hidden) if want_h else None
+        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if want_w else None
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        for start in range(0, n, chunk_size):
+            h = hidden[start:start + chunk_size]  # (c, emb_dim)
+            t = targets[start:start + chunk_size]  # (c,)
+            logits = (h @ weight.T).float()  # (c, vocab): the only logits that exist at any time
+            lse = torch.logsumexp(logits, dim=1)  # (c,) log of the softmax denominator
+            total += (lse - logits.gather(1, t.unsqueeze(1)).squeeze(1)).sum()  # -log p(target)
+            if want_h or want_w:
+                # softmax, in place: (c, vocab). Probabilities below e^-70 are raised to e^-70 (an error
+                # of < 1e-25 in the gradient): tinier ones would be "denormal" floats, which make the CPU's
+                # matrix products up to 100x slower.
+                probs = logits.sub_(lse.unsqueeze(1)).clamp_(min=-70.0).exp_()
+                probs[torch.arange(len(t), device=t.device), t] -= 1.0  # softmax - one_hot
+                if want_h:  # the loss is a mean over all n positions: hence the 1 / n
+                    grad_h[start:start + chunk_size] = (probs.to(weight.dtype) @ weight) / n  # (c, emb_dim)
+                if want_w:
+                    grad_w.addmm_(probs.T, h.float(), alpha=1.0 / n)  # (vocab, emb_dim)
+        ctx.save_for_backward(grad_h, grad_w)
+        ctx.weight_dtype = weight.dtype
+        return total / n
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        grad_h, grad_w = ctx.saved_tensors
+        return (
+            grad_h * grad_output if grad_h is not None else None,
+            (grad_w * grad_output).to(ctx.weight_dtype) if grad_w is not None else None,
+            None,
+            None,
+        )
+
+
+def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                          chunk_size: int = 512) -> torch.Tensor:
+    """``F.cross_entropy(hidden @ weight.T, targets)`` computed ``chunk_size`` rows at a time.
+
+    Args:
+        hidden: (n, emb_dim) final hidden states (after the final LayerNorm).
+        weight: (vocab, emb_dim) the output head's weight.
+        targets: (n,) the right next token for each row.
+
+    Returns the mean loss (a 0-d tensor) with exact gradients for ``hidden`` and ``weight``;
+    never holds more than (chunk_size, vocab) logits.
+    """
+    if hidden.dim() != 2 or targets.shape != hidden.shape[:1]:
+        raise ValueError(f"expected hidden (n, emb_dim) and targets (n,), got {tuple(hidden.shape)} "
+                         f"and {tuple(targets.shape)}")
+    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, chunk_size)
+
+
+def hidden_states(model: GPTModel, in_idx: torch.Tensor) -> torch.Tensor:
+    """What ``GPTModel.forward`` computes before its output head: (b, T) IDs -> (b, T, emb_dim)."""
+    seq_len = in_idx.shape[1]
+    if seq_len > model.cfg["context_length"]:
+        raise ValueError(f"the input has {seq_len} tokens but the model's context_length is "
+                         f"{model.cfg['context_length']}")
+    x = model.tok_emb(in_idx) + model.pos_emb(torch.arange(seq_len, device=in_idx.device))
+    x = model.drop_emb(x)
+    x = model.trf_blocks(x)
+    return model.final_norm(x)
+
+
+def supports_fast_loss(model: nn.Module) -> bool:
+    """True for a ``GPTModel`` whose forward is gptbook's own (so the chunked loss computes the same thing).
+
+    A model class of your own, or a subclass that overrides ``forward``, gets the classic loss.
+    """
+    return (isinstance(model, GPTModel) and type(model).forward is GPTModel.forward
+            and getattr(model.out_head, "bias", None) is None)
+
+
+def model_loss(model: nn.Module, input_batch: torch.Tensor, target_batch: torch.Tensor,
+               fast: Optional[bool] = None) -> torch.Tensor:
+    """Mean next-token cross-entropy of ``model`` on a batch that is already on the right device.
+
+    ``fast=None`` picks the chunked head + loss whenever ``supports_fast_loss(model)``; ``False``
+    forces the classic two lines. Both give the same value and the same gradients.
+    """
+    if fast is None:
+        fast = supports_fast_loss(model)
+    if fast:
+        hidden = hidden_states(model, input_batch)  # (b, T, emb_dim)
+        return chunked_cross_entropy(hidden.flatten(0, 1), model.out_head.weight, target_batch.flatten())
+    logits = model(input_batch)  # (b, T, vocab)
+    return F.cross_entropy(logits.flatten(0, 1), target_batch.flatten())
+
+
+# =============================================================================================
+# Part 1b: the classic functions
+# =============================================================================================
+
+def calc_loss_batch(input_batch: torch.Tensor, target_batch: torch.Tensor, model: nn.Module,
+                    device: Union[str, torch.device]) -> torch.Tensor:
+    """Mean cross-entropy over every position of one batch; inputs and targets are (b, T) token IDs.
+
+    The classic function: moves the batch to ``device`` and returns
+    ``F.cross_entropy(model(input_batch).flatten(0, 1), target_batch.flatten())``. For a
+    ``GPTModel`` the same value is computed with the memory-light chunked head (see ``model_loss``).
+    """
+    input_batch, target_batch = input_batch.to(device), target_batch.to(device)
+    return model_loss(model, input_batch, target_batch)
+
+
+def calc_loss_loader(data_loader, model: nn.Module, device: Union[str, torch.device],
+                     num_batches: Optional[int] = None) -> float:
+    """Average of ``calc_loss_batch`` over the first ``num_batches`` batches (all by default).
+
+    Returns ``nan`` for an empty loader, as the classic code does. Runs without gradients.
+    """
+    if len(data_loader) == 0:
+        return float("nan")
+    num_batches = len(data_loader) if num_batches is None else min(num_batches, len(data_loader))
+    total_loss = 0.0
+    with torch.no_grad():
+        for i, (input_batch, target_batch) in enumerate(data_loader):
+            if i >= num_batches:
+                break
+            total_loss += calc_loss_batch(input_batch, target_batch, model, device).item()
+    return total_loss / num_batches
+
+
+def perplexity(loss: float) -> float:
+    """``exp(loss)``: the number of tokens the model is, on average, as unsure as choosing among."""
+    return math.exp(loss)
+
+
+def evaluate_model(model: nn.Module, train_loader, val_loader, device: Union[str, torch.device],
+                   eval_iter: int) -> tuple[float, float]:
+    """Training and validation loss over ``eval_iter`` batches each, in eval mode (no dropout)."""
+    model.eval()
+    with torch.no_grad():
+        train_loss = calc_loss_loader(train_loader, model, device, num_batches=eval_iter)
+        val_loss = calc_loss_loader(val_loader, model, device, num_batches=eval_iter)
+    model.train()
+    return train_loss, val_loss
+
+
+def generate_and_print_sample(model: nn.Module, tokenizer, device: Union[str, torch.device],
+                              start_context: str, max_new_tokens: int = 50) -> str:
+    """Greedily continue ``start_context`` by 50 tokens and print it on one line (returns the text too)."""
+    model.eval()
+    context_size = model.pos_emb.weight.shape[0]
+    encoded = text_to_token_ids(start_context, tokenizer).to(device)  # (1, n)
+    with torch.no_grad():
+        token_ids = generate_text_simple(model=model, idx=encoded, max_new_tokens=max_new_tokens,
+                                         context_size=context_size)
+    decoded_text = token_ids_to_text(token_ids, tokenizer)
+    _write(decoded_text.replace("\n", " "))
+    model.train()
+    return decoded_text
+
+
+# =============================================================================================
+# Part 2: learning-rate schedule, devices, autocast
+# =============================================================================================
+
+def lr_at_step(step: int, max_lr: float, total_steps: int, warmup_steps: int = 0,
+               min_lr: float = 0.0) -> float:
+    """Learning rate at optimizer step ``step`` (0-based): linear warm-up, then cosine decay.
+
+    Rises linearly from ``max_lr / warmup_steps`` to ``max_lr`` over the first ``warmup_steps``
+    steps, then follows half a cosine from ``max_lr`` down to ``min_lr`` at ``total_steps``;
+    stays at ``min_lr`` after that.
+    """
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step >= total_steps:
+        return min_lr
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)  # 0 -> 1
+    return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def choose_device(preference: Union[str, torch.device, None] = "auto") -> torch.device:
+    """``"auto"`` (or None): CUDA if available, then Apple's MPS, then the CPU; otherwise ``torch.device(preference)``."""
+    if preference not in (None, "auto"):
+        return torch.device(preference)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def bf16_autocast_supported(device: Union[str, torch.device]) -> bool:
+    """Whether bf16 autocast is worth turning on by default: CUDA GPUs that support bf16.
+
+    On CPUs autocast to bf16 works but is usually *slower* without bf16 matrix units
+    (bench/RESULTS_TRAINING.md has the measurement); pass ``autocast=True`` to try it anyway.
+    """
+    device = torch.device(device)
+    return device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def autocast_context(device: Union[str, torch.device], enabled: bool) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` to bf16 on ``device`` when ``enabled``, else a context that does nothing."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+def make_optimizer(model: nn.Module, lr: float = 4e-4, weight_decay: float = 0.1,
+                   betas: tuple[float, float] = (0.9, 0.95)) -> torch.optim.AdamW:
+    """AdamW with weight decay on the weight matrices and embeddings only, not on biases or LayerNorm.
+
+    (GPT-2's recipe. The classic chapter code uses ``torch.optim.AdamW(model.parameters(),
+    lr=0.0004, weight_decay=0.1)``, which decays everything; both train fine.)
+    """
+    decay, no_decay = [], []
+    for param in model.parameters():  # a tied weight appears once here
+        if param.requires_grad:
+            (decay if param.dim() >= 2 else no_decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+
+# =============================================================================================
+# Part 1c: the classic training loop (with the optional extras of part 2)
+# =============================================================================================
+
+def train_model_simple(
+    model: nn.Module,
+    train_loader,
+    val_loader,
+    optimizer: torch.optim.Optimizer,
+    device: Union[str, torch.device],
+    num_epochs: int,
+    eval_freq: int,
+    eval_iter: int,
+    start_context: str,
+    tokenizer,
+    *,
+    warmup_steps: int = 0,
+    cosine_decay: bool = False,
+    min_lr: float = 0.0,
+    grad_clip: Optional[float] = None,
+    grad_accum_steps: int = 1,
+    autocast: bool = False,
+    max_steps: Optional[int] = None,
+    max_seconds: Optional[float] = None,
+    progress: bool = True,
+) -> tuple[list[float], list[float], list[int]]:
+    """The classic training loop: returns ``(train_losses, val_losses, track_tokens_seen)``.
+
+    Every ``eval_freq`` optimizer steps it measures the training and validation loss over
+    ``eval_iter`` batches each and prints them; after each epoch it prints a greedy continuation
+    of ``start_context``. With the defaults it does exactly what the chapter-5 code does.
+
+    Optional extras (all off by default):
+        warmup_steps: raise the learning rate linearly over the first steps (from the optimizer's lr).
+        cosine_decay: then lower it along a cosine to ``min_lr`` by the last step.
+        grad_clip: clip the gradient norm to this value before each step.
+        grad_accum_steps: add up the gradients of this many batches per optimizer step (a bigger
+            batch at the same memory).
+        autocast: run forward and loss under bf16 autocast (fast on recent GPUs; see
+            ``bf16_autocast_supported``).
+        max_steps / max_seconds: stop after this many optimizer steps / this much wall time
+            (the current step finishes and the epoch's sample is still printed).
+        progress: show a ``tqdm`` progress bar.
+    """
+    if grad_accum_steps < 1:
+        raise ValueError(f"grad_accum_steps must be at least 1, got {grad_accum_steps}")
+    if len(train_loader) == 0:
+        raise ValueError("the training loader has no batches; use a longer text or a smaller batch_size/max_length")
+    train_losses, val_losses, track_tokens_seen = [], [], []
+    tokens_seen, global_step = 0, -1
+    steps_per_epoch = len(train_loader) // grad_accum_steps
+    total_steps = steps_per_epoch * num_epochs if max_steps is None else min(max_steps, steps_per_epoch * num_epochs)
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    schedule = warmup_steps > 0 or cosine_decay
+    bar = tqdm(total=total_steps, desc="training", disable=not progress) if tqdm is not None else None
+    started = time.perf_counter()
+    stop = False
+
+    for epoch in range(num_epochs):
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        micro = 0
+        for input_batch, target_batch in train_loader:
+            with autocast_context(device, autocast):
+                loss = calc_loss_batch(input_batch, target_batch, model, device)
+            (loss / grad_accum_steps).backward()  # gradients add up over the accumulated batches
+            tokens_seen += input_batch.numel()
+            micro += 1
+            if micro % grad_accum_steps != 0:
+                continue
+            global_step += 1
+            if schedule:
+                for group, base in zip(optimizer.param_groups, base_lrs):
+                    group["lr"] = lr_at_step(global_step, base, total_steps if cosine_decay else 10**12,
+                                             warmup_steps, min_lr if cosine_decay else base)
+            if grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+
+            if global_step % eval_freq == 0:
+                train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
+                train_losses.append(train_loss)
+                val_losses.append(val_loss)
+                track_tokens_seen.append(tokens_seen)
+                _write(f"Ep {epoch + 1} (Step {global_step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}")
+            if (max_steps is not None and global_step + 1 >= max_steps) or (
+                    max_seconds is not None and time.perf_counter() - started >= max_seconds):
+                stop = True
+                break
+        generate_and_print_sample(model, tokenizer, device, start_context)
+        if stop:
+            break
+    if bar is not None:
+        bar.close()
+    return train_losses, val_losses, track_tokens_seen
+
+
+def plot_losses(epochs_seen, tokens_seen, train_losses, val_losses, *, xlabel: str = "Epochs"):
+    """Plot training and validation loss against epochs (bottom axis) and tokens seen (top axis).
+
+    ``epochs_seen`` can be any x values: ``torch.linspace(0, num_epochs, len(train_losses))`` as
+    in the classic code, or optimizer steps with ``xlabel="Steps"``. Returns the matplotlib
+    ``Figure``; in a notebook end the cell with ``plt.show()`` (or ``;``) to show it once.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax1 = plt.subplots(figsize=(5, 3))
+    ax1.plot(epochs_seen, train_losses, label="Training loss")
+    ax1.plot(epochs_seen, val_losses, linestyle="-.", label="Validation loss")
+    ax1.set_xlabel(xlabel)
+    ax1.set_ylabel("Loss")
+    ax1.legend(loc="upper right")
+    ax2 = ax1.twiny()  # a second x-axis sharing the same y-axis
+    ax2.plot(tokens_seen, train_losses, alpha=0)  # invisible plot, only to align the ticks
+    ax2.set_xlabel("Tokens seen")
+    fig.tight_layout()
+    return fig
+
+
+# =============================================================================================
+# Part 3: the full trainer (used by ``python -m gptbook.train``)
+# =============================================================================================
+
+@dataclass
+class TrainConfig:
+    """Every setting of a ``Trainer`` run; the command line ``python -m gptbook.train`` fills one in."""
+
+    model: str = "tiny"  # a name for get_config ("tiny", "124M", "gpt2", ...)
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"n_layers": 2}
+    data: Optional[str] = None  # None: the bundled corpus; else a text file or an http(s) URL
+    val_fraction: float = 0.1  # for a text of your own: the last 10 % validates
+    out_dir: str = "runs/tiny"
+    batch_size: int = 8
+    max_length: Optional[int] = None  # tokens per window; default: the model's context_length
+    max_steps: int = 200  # optimizer steps
+    lr: float = 2e-3  # peak learning rate
+    min_lr: float = 2e-4
+    warmup_steps: int = 10
+    weight_decay: float = 0.1
+    grad_clip: Optional[float] = 1.0
+    grad_accum_steps: int = 1
+    eval_every: int = 50
+    eval_batches: int = 8
+    save_every: int = 100
+    log_every: int = 10
+    seed: int = 123
+    device: str = "auto"
+    autocast: Optional[bool] = None  # None: bf16 where it pays off (bf16-capable CUDA GPUs)
+    sample_prompt: str = "Once upon a time"
+    sample_tokens: int = 60
+    resume: Optional[str] = None  # a checkpoint folder to continue from
+    max_seconds: Optional[float] = None  # stop (and save) after this much wall time
+
+
+class _LossModule(nn.Module):
+    """Wraps a model so that ``forward(inputs, targets)`` returns the loss (what DDP needs to wrap)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_batch: torch.Tensor, target_batch: torch.Tensor) -> torch.Tensor:
+        return model_loss(self.model, input_batch, target_batch)
+
+
+class TokenWindows:
+    """Non-overlapping windows over a token tensor, shuffled per epoch and sharded over processes.
+
+    The order of epoch ``e`` depends only on ``(seed, e)``, and process ``rank`` of ``world_size``
+    reads windows ``rank, rank + world_size, ...`` of it: its own shard. So the batch of any
+    step can be found again from the step number alone, which is how a resumed run continues
+    exactly where it stopped.
+    """
+
+    def __init__(self, token_ids: torch.Tensor, max_length: int, batch_size: int, seed: int,
+                 rank: int = 0, world_size: int = 1, shuffle: bool = True) -> None:
+        self.token_ids = token_ids
+        self.max_length, self.batch_size = max_length, batch_size
+        self.seed, self.rank, self.world_size, self.shuffle = seed, rank, world_size, shuffle
+        self.n_windows = (len(token_ids) - 1) // max_length
+        # every process gets the same number of batches (DDP needs the steps to line up)
+        self.batches_per_epoch = self.n_windows // world_size // batch_size
+        if self.batches_per_epoch == 0:
+            raise ValueError(
+                f"the text gives {self.n_windows} window(s) of {max_length} tokens ({len(token_ids)} tokens), "
+                f"not enough for one batch of {batch_size} per process on {world_size} process(es); "
+                "use a longer text, a smaller batch size or a smaller max_length"
+            )
+
+    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``index``-th batch this process reads (counting across epochs): inputs, targets (b, T)."""
+        epoch, i = divmod(index, self.batches_per_epoch)
+        if self.shuffle:
+            order = torch.randperm(self.n_windows, generator=torch.Generator().manual_seed(self.seed + epoch))
+        else:
+            order = torch.arange(self.n_windows)
+        mine = order[self.rank::self.world_size]  # this process's shard
+        starts = mine[i * self.batch_size:(i + 1) * self.batch_size] * self.max_length  # (b,)
+        offsets = torch.arange(self.max_length + 1)  # (T + 1,)
+        chunk = self.token_ids[starts.unsqueeze(1) + offsets]  # (b, T + 1)
+        return chunk[:, :-1], chunk[:, 1:]
+
+
+def _dist_info() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size) from the environment ``torchrun`` sets; (0, 0, 1) otherwise."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+class Trainer:
+    """Trains a ``GPTModel`` as ``TrainConfig`` says: one process, or one of many under ``torchrun``.
+
+    ``Trainer(config).fit()`` builds (or resumes) the model, trains ``max_steps`` optimizer steps
+    with warm-up + cosine learning rate, gradient clipping and accumulation, evaluates and prints
+    a sample every ``eval_every`` steps, saves a checkpoint to ``out_dir`` every ``save_every``
+    steps and at the end, and returns the history. Under ``torchrun`` each process reads its own
+    shard of the data, gradients are averaged by ``DistributedDataParallel``, and only rank 0
+    prints and writes checkpoints. Dropout is seeded from ``(seed, step, rank)`` so that a resumed
+    run continues exactly as the uninterrupted run would have.
+    """
+
+    def __init__(self, config: TrainConfig, log: Callable[[str], None] = _write) -> None:
+        self.config = config
+        self.rank, self.local_rank, self.world_size = _dist_info()
+        self.distributed = self.world_size > 1
+        self._log = log
+        self.tokenizer = get_tokenizer()
+        self.history: dict[str, list] = {"steps": [], "train_losses": [], "val_steps": [], "val_losses": [],
+                                         "tokens_seen": []}
+        self.step = 0  # optimizer steps done
+
+    # -- setup -----------------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        if self.rank == 0:
+            self._log(message)
+
+    def _setup_device(self) -> None:
+        cfg = self.config
+        if self.distributed:
+            import torch.distributed as dist
+
+            device = choose_device(cfg.device)
+            if device.type == "cuda":
+                device = torch.device("cuda", self.local_rank)
+                torch.cuda.set_device(device)
+            if not dist.is_initialized():
+                dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+            self.device = device
+        else:
+            self.device = choose_device(cfg.device)
+        self.use_autocast = bf16_autocast_supported(self.device) if cfg.autocast is None else bool(cfg.autocast)
+
+    def _load_data(self) -> None:
+        from .corpus import load_corpus, load_text
+
+        cfg = self.config
+        if cfg.data in (None, "bundled"):
+            train_text, val_text = load_corpus("train"), load_corpus("val")
+        else:
+            text = load_text(cfg.data)
+            split = int(len(text) * (1.0 - cfg.val_fraction))
+            train_text, val_text = text[:split], text[split:]
+        encode = lambda s: torch.tensor(self.tokenizer.encode(s, allowed_special={EOT_TEXT}), dtype=torch.long)
+        self.train_ids, self.val_ids = encode(train_text), encode(val_text)
+        max_length = self.max_length
+        self.train_windows = TokenWindows(self.train_ids, max_length, cfg.batch_size, cfg.seed,
+                                          self.rank, self.world_size, shuffle=True)
+        try:
+            self.val_windows = TokenWindows(self.val_ids, max_length, cfg.batch_size, cfg.seed,
+                                            self.rank, self.world_size, shuffle=False)
+        except ValueError as exc:
+            raise ValueError(f"validation text too short: {exc}") from None
+
+    def _build(self) -> None:
+        from .checkpoint import load_checkpoint, load_checkpoint_metadata
+        from .config import get_config
+
+        cfg = self.config
+        torch.manual_seed(cfg.seed)  # the same initial weights on every process
+        metadata: dict[str, Any] = {}
+        if cfg.resume:
+            metadata = load_checkpoint_metadata(cfg.resume)
+            self.model = load_checkpoint(cfg.resume, model=None)
+        else:
+            self.model = GPTModel({**get_config(cfg.model), **cfg.model_overrides})
+        self.max_length = cfg.max_length or self.model.cfg["context_length"]
+        if self.max_length > self.model.cfg["context_length"]:
+            raise ValueError(f"max_length {self.max_length} exceeds the model's context_length "
+                             f"{self.model.cfg['context_length']}")
+        self.model.to(self.device).train()
+        self.optimizer = make_optimizer(self.model, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.resume:
+            load_checkpoint(cfg.resume, model=self.model, optimizer=self.optimizer)
+            self.step = int(metadata.get("step", 0))
+            for key in self.history:
+                self.history[key] = list(metadata.get("history", {}).get(key, []))
+            self.log(f"resumed from {cfg.resume} at step {self.step}")
+        self.loss_module: nn.Module = _LossModule(self.model)
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.loss_module = DDP(self.loss_module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    # -- the steps -------------------------------------------------------------------------
+    def _all_reduce_mean(self, value: float) -> float:
+        if not self.distributed:
+            return value
+        import torch.distributed as dist
+
+        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return float(t.item()) / self.world_size
+
+    def train_step(self) -> float:
+        """One optimizer step over ``grad_accum_steps`` batches; returns the mean loss (over processes too)."""
+        cfg = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at_step(self.step, cfg.lr, cfg.max_steps, cfg.warmup_steps, cfg.min_lr)
+        torch.manual_seed(cfg.seed * 1_000_003 + self.step * 1009 + self.rank)  # dropout masks of this step
+        self.loss_module.train()
+        total = 0.0
+        for micro in range(cfg.grad_accum_steps):
+            inputs, targets = self.train_windows.batch(self.step * cfg.grad_accum_steps + micro)
+            inputs, targets = inputs.to(self.device), targets.to(self.device)
+            last = micro == cfg.grad_accum_steps - 1
+            # under DDP, average the gradients across processes only once, on the last micro-batch
+            sync = contextlib.nullcontext() if (last or not self.distributed) else self.loss_module.no_sync()
+            with sync:
+                with autocast_context(self.device, self.use_autocast):
+                    loss = self.loss_module(inputs, targets)
+                (loss / cfg.grad_accum_steps).backward()
+            total += loss.item()
+        if cfg.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return self._all_reduce_mean(total / cfg.grad_accum_steps)
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Validation loss over (up to) ``eval_batches`` batches per process, averaged over processes."""
+        self.model.eval()
+        n = min(self.config.eval_batches, self.val_windows.batches_per_epoch)
+        total = 0.0
+        for i in range(n):
+            inputs, targets = self.val_windows.batch(i)
+            with autocast_context(self.device, self.use_autocast):
+                total += model_loss(self.model, inputs.to(self.device), targets.to(self.device)).item()
+        self.model.train()
+        return self._all_reduce_mean(total / n)
+
+    def sample(self, max_new_tokens: Optional[int] = None) -> str:
+        """A continuation of ``sample_prompt`` (temperature 0.8, top-k 40, fixed seed), as text."""
+        cfg = self.config
+        self.model.eval()
+        idx = text_to_token_ids(cfg.sample_prompt, self.tokenizer).to(self.device)
+        out = generate(self.model, idx, max_new_tokens or cfg.sample_tokens, temperature=0.8, top_k=40,
+                       eos_id=EOT_ID, seed=cfg.seed)
+        self.model.train()
+        return token_ids_to_text(out[0], self.tokenizer)
+
+    def save(self) -> None:
+        """Write a checkpoint of the current state to ``out_dir`` (rank 0 only)."""
+        if self.rank != 0:
+            return
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(self.config.out_dir, self.model, self.optimizer, step=self.step,
+                        history=self.history, train_config=asdict(self.config))
+        self.log(f"saved checkpoint to {self.config.out_dir} (step {self.step})")
+
+    # -- the run ---------------------------------------------------------------------------
+    def fit(self) -> dict[str, list]:
+        """Train until ``max_steps`` (or ``max_seconds``); returns the history of losses."""
+        cfg = self.config
+        self._setup_device()
+        self._build()
+        self._load_data()
+        tokens_per_step = cfg.batch_size * self.max_length * cfg.grad_accum_steps * self.world_size
+        n_params = sum(p.numel() for p in self.model.parameters())
+        self.log(f"model {cfg.model} {self.model.cfg['emb_dim']}x{self.model.cfg['n_layers']} layers, "
+                 f"{n_params:,} parameters | {self.world_size} process(es) on {self.device} | "
+                 f"{len(self.train_ids):,} training tokens, {tokens_per_step:,} tokens per step | "
+                 f"bf16 autocast {'on' if self.use_autocast else 'off'}")
+        started = time.perf_counter()
+        last_log_time, last_log_step = started, self.step
+        loss = float("nan")
+        while self.step < cfg.max_steps:
+            loss = self.train_step()
+            self.history["steps"].append(self.step)
+            self.history["train_losses"].append(loss)
+            self.history["tokens_seen"].append(self.step * tokens_per_step)
+            if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
+                now = time.perf_counter()
+                rate = (self.step - last_log_step) * tokens_per_step / max(now - last_log_time, 1e-9)
+                last_log_time, last_log_step = now, self.step
+                self.log(f"step {self.step:5d}/{cfg.max_steps} | loss {loss:.3f} | "
+                         f"lr {self.optimizer.param_groups[0]['lr']:.2e} | {rate:,.0f} tokens/s")
+            out_of_time = cfg.max_seconds is not None and time.perf_counter() - started >= cfg.max_seconds
+            if self.step % cfg.eval_every == 0 or self.step == cfg.max_steps or out_of_time:
+                val = self.evaluate()
+                self.history["val_steps"].append(self.step)
+                self.history["val_losses"].append(val)
+                self.log(f"step {self.step:5d} | val loss {val:.3f} | val perplexity {perplexity(val):.1f}")
+                if self.rank == 0:
+                    self.log("sample: " + self.sample().replace("\n", " "))
+            if self.step % cfg.save_every == 0 and self.step != cfg.max_steps and not out_of_time:
+                self.save()
+            if out_of_time:
+                self.log(f"stopping after {time.perf_counter() - started:.0f} s (max_seconds={cfg.max_seconds})")
+                break
+        self.save()
+        return self.history
+
+    def close(self) -> None:
+        """Leave the process group (under torchrun)."""
+        if self.distributed:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()

@@ -1,0 +1,318 @@
+"""End to end: the course's widgets working in a real JupyterLab, in a real (headless) Chromium.
+
+What it does, offline and in a throw-away copy of the course (the repository is never touched):
+
+1. start JupyterLab on 127.0.0.1 (random port, random token, temporary Jupyter home);
+2. notebook 07: Run → Run All Cells, type a prompt into the generation widget, click Generate,
+   and check that the text grows token by token while it runs;
+3. notebook 04: Run → Run All Cells, switch the attention explorer's layer, then its head, and
+   check that the heat map changes each time;
+4. throughout: fail on any error output in a cell, any widget error line, any error in the
+   browser console or uncaught page error, and any request that is not to 127.0.0.1 (every
+   such request is blocked and recorded).
+
+Screenshots of each step go to $GPTBOOK_SCREENSHOTS (default: test-artifacts/screenshots/); the
+folder is printed at the end of the pytest run. With GPTBOOK_UPDATE_README_SCREENSHOTS=1 the two
+README pictures in images/screenshots/ are refreshed from this run.
+
+Needs the Python package ``playwright`` and a Chromium (Debian: ``apt-get install chromium``;
+another one: set $GPTBOOK_BROWSER). Nothing is downloaded. Without a browser the test is skipped
+with the reason, except under CI (the variable ``CI`` is set), where that is a failure.
+
+    .venv/bin/python -m pytest tests/test_browser.py -m browser
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from browser_support import (
+    CHROMIUM_ARGS,
+    ROOT,
+    BrowserWatch,
+    JupyterLabServer,
+    copy_course,
+    find_chromium,
+    output_errors,
+    run_all_cells,
+    save_small_png,
+    wait_for_notebook,
+)
+
+pytestmark = pytest.mark.browser
+
+GENERATION_NOTEBOOK = "notebooks/07_generating_text.ipynb"
+ATTENTION_NOTEBOOK = "notebooks/04_attention.ipynb"
+PROMPT = "The little robot opened the door and"
+VIEWPORT = {"width": 1100, "height": 1200}  # tall enough for a whole widget in one screenshot
+RUN_ALL_TIMEOUT_MS = 240_000  # a notebook runs in ~1 min on 2 busy cores; JupyterLab adds a little
+README_SCREENSHOTS = {  # README picture -> screenshot of this run it is made from
+    "generation_widget.png": "07-4-generated.png",
+    "attention_explorer.png": "04-4-head-changed.png",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures: browser, JupyterLab, screenshots
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    path, how = find_chromium()
+    if path is None:
+        message = f"browser test needs a Chromium: {how}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (CI is set, so this is an error, not a skip)", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+class _ScreenshotReport:
+    """A tiny pytest plugin, registered by the ``screenshots`` fixture: prints where the pictures are."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        pictures = sorted(self.folder.glob("*.png"))
+        if pictures:
+            terminalreporter.write_sep("-", "browser test screenshots")
+            terminalreporter.write_line(f"{len(pictures)} screenshots in {self.folder}")
+
+
+@pytest.fixture(scope="module")
+def screenshots(request, chromium_path) -> Path:
+    folder = Path(os.environ.get("GPTBOOK_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    for pattern in ("0[47]-*.png", "failed-*.png"):  # last run's pictures (only ours)
+        for old in folder.glob(pattern):
+            old.unlink()
+    plugin = _ScreenshotReport(folder)
+    request.config.pluginmanager.register(plugin, "gptbook-browser-screenshots")
+    yield folder
+    print(f"\n[browser test] screenshots: {folder}")
+    if os.environ.get("GPTBOOK_UPDATE_README_SCREENSHOTS"):
+        for name, source in README_SCREENSHOTS.items():
+            if (folder / source).exists():
+                save_small_png(folder / source, ROOT / "images" / "screenshots" / name)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, chromium_path):
+    """JupyterLab serving a temporary copy of the course."""
+    source = Path(os.environ.get("GPTBOOK_COURSE_DIR") or ROOT)  # another copy of the course, to try changes
+    course = copy_course(source, tmp_path_factory.mktemp("course"))
+    home = tmp_path_factory.mktemp("jupyter-home")
+    server = JupyterLabServer(course, home, log_path=home / "jupyterlab.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path, lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def watch(lab) -> BrowserWatch:
+    return BrowserWatch(lab.port)
+
+
+@pytest.fixture(scope="module")
+def context(browser, watch):
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, service_workers="block",
+                                  locale="en-US", timezone_id="UTC")
+    context.set_default_timeout(30_000)
+    watch.attach_context(context)
+    yield context
+    context.close()
+
+
+def _check_clean(page, watch: BrowserWatch, lab: JupyterLabServer, step: str) -> None:
+    problems = [f"error shown in the notebook: {e}" for e in output_errors(page)] + watch.problems()
+    if problems:
+        pytest.fail(f"{step}:\n  " + "\n  ".join(problems) + f"\n\nJupyterLab log (end):\n{lab.log_tail(25)}",
+                    pytrace=False)
+
+
+@contextlib.contextmanager
+def _notebook(context, watch, lab, screenshots: Path, notebook: str, label: str):
+    """Open ``notebook`` in a new tab, run all its cells; on any failure keep a screenshot of the page."""
+    if not (Path(lab.root_dir) / notebook).exists():
+        pytest.fail(f"{notebook} is missing from the course", pytrace=False)
+    lab.shutdown_kernels()  # the other notebook's kernel, if any: keep the CPU for this one
+    page = context.new_page()
+    watch.attach_page(page, label)
+    try:
+        page.goto(lab.lab_url(notebook))
+        wait_for_notebook(page)
+        # Fold the file browser away: more room for the notebook in the screenshots.
+        current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+        if current.count():
+            current.first.click()
+        _shot(page, screenshots, f"{label}-0-opened.png")
+        started = time.monotonic()
+        run_all_cells(page, timeout_ms=RUN_ALL_TIMEOUT_MS)
+        print(f"\n[browser test] {notebook}: Run → Run All Cells took {time.monotonic() - started:.1f} s")
+        _shot(page, screenshots, f"{label}-1-all-cells-run.png")
+        _check_clean(page, watch, lab, f"after running all cells of {notebook}")
+        yield page
+        _check_clean(page, watch, lab, f"at the end of the test of {notebook}")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            _shot(page, screenshots, f"failed-{label}.png")
+        raise
+    finally:
+        page.close()
+
+
+def _shot(target, folder: Path, name: str) -> Path:
+    path = folder / name
+    target.screenshot(path=str(path))
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 07: the generation widget streams tokens
+# --------------------------------------------------------------------------------------------
+
+# Records every distinct text of the output element (on each DOM change, and every 20 ms).
+_SAMPLER = """(el) => {
+    const samples = [];
+    const t0 = performance.now();
+    const take = () => {
+        const text = el.innerText;
+        if (!samples.length || samples[samples.length - 1].text !== text)
+            samples.push({t: Math.round(performance.now() - t0), text});
+    };
+    take();
+    const observer = new MutationObserver(take);
+    observer.observe(el, {childList: true, subtree: true, characterData: true});
+    const timer = setInterval(take, 20);
+    window.__gptbookSampler = {samples, stop: () => { observer.disconnect(); clearInterval(timer); take(); }};
+}"""
+
+
+def test_generation_widget_streams_tokens(context, watch, lab, screenshots):
+    with _notebook(context, watch, lab, screenshots, GENERATION_NOTEBOOK, "07") as page:
+        _generate_in_widget(page, screenshots)
+
+
+def _generate_in_widget(page, screenshots: Path) -> None:
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    assert panel.locator("button.gptbook-generate-button").count() >= 1, \
+        "notebook 07 shows no GenerationWidget (no .gptbook-generate-button)"
+    widget = panel.locator(".jp-OutputArea-output", has=page.locator("button.gptbook-generate-button")).first
+    button = widget.locator("button.gptbook-generate-button")
+    prompt = widget.locator(".gptbook-prompt textarea, .gptbook-prompt input").first
+    output = widget.locator(".gptbook-output").first
+    status = widget.locator(".gptbook-status").first
+    widget.scroll_into_view_if_needed()
+
+    # Type the prompt like a person would, key by key.
+    prompt.click()
+    prompt.press("Control+a")
+    prompt.press("Delete")
+    prompt.press_sequentially(PROMPT, delay=15)
+    page.wait_for_timeout(300)  # let the widget send the new value to the kernel
+    _shot(widget, screenshots, "07-2-prompt-typed.png")
+
+    output.evaluate(_SAMPLER)
+    button.click()
+    # Mid-generation picture: once a few tokens are there and before the end.
+    page.wait_for_function("() => window.__gptbookSampler.samples.length >= 4", timeout=60_000)
+    _shot(widget, screenshots, "07-3-generating.png")
+    page.wait_for_function(
+        """([status, button]) => /·\\s*(done|stopped|reached)/.test(status.innerText) && !button.disabled""",
+        arg=[status.element_handle(), button.element_handle()], timeout=120_000)
+    page.wait_for_timeout(200)
+    samples = page.evaluate("() => { window.__gptbookSampler.stop(); return window.__gptbookSampler.samples; }")
+    _shot(widget, screenshots, "07-4-generated.png")
+    _shot(page, screenshots, "07-5-page-after-generating.png")
+
+    final = samples[-1]["text"].strip()
+    texts = [s["text"].strip() for s in samples]
+    assert final.startswith(PROMPT), f"the output should start with the typed prompt; it shows {final[:200]!r}"
+    assert len(final) > len(PROMPT) + 5, f"no new text was generated; the output shows {final!r}"
+    # Token by token: several intermediate texts, each longer than the prompt and a beginning of the final text
+    # (a character split over two tokens shows as "�" for a moment, so compare without it).
+    growing = [t for t in dict.fromkeys(texts)
+               if len(PROMPT) < len(t) < len(final) and final.startswith(t.rstrip("\ufffd"))]
+    timeline = ", ".join(f"{s['t']} ms: {len(s['text'])} chars" for s in samples[:40])
+    assert len(growing) >= 3, (
+        f"the text should appear token by token, but only {len(growing)} intermediate states were seen "
+        f"({len(samples)} samples: {timeline})")
+    lengths = [len(t) for t in growing]
+    assert lengths == sorted(lengths), f"the text should only grow while generating: {lengths}"
+    assert re.search(r"\d+ / \d+ tokens", status.inner_text()), f"status: {status.inner_text()!r}"
+    print(f"[browser test] generation: {len(growing)} intermediate states in {samples[-1]['t']} ms, "
+          f"{len(final) - len(PROMPT)} new characters")
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 04: the attention explorer redraws for another layer and head
+# --------------------------------------------------------------------------------------------
+
+def _pick_other_option(select, prefer_numeric: bool = True) -> str:
+    """Choose an option of a <select> other than the current one; return its label."""
+    options = select.evaluate("s => Array.from(s.options).map(o => ({label: o.label, selected: o.selected}))")
+    others = [o["label"] for o in options if not o["selected"]]
+    assert others, f"the dropdown has nothing else to choose: {options}"
+    numeric = [label for label in others if label.isdigit()]
+    label = numeric[0] if numeric and prefer_numeric else others[0]
+    select.select_option(label=label)
+    return label
+
+
+def _wait_for_new_picture(page, image, old_src: str) -> None:
+    page.wait_for_function(
+        "([img, old]) => img.src && img.src !== old && img.complete && img.naturalWidth > 0",
+        arg=[image.element_handle(), old_src], timeout=60_000)
+    page.wait_for_timeout(100)
+
+
+def test_attention_explorer_switches_layer_and_head(context, watch, lab, screenshots):
+    with _notebook(context, watch, lab, screenshots, ATTENTION_NOTEBOOK, "04") as page:
+        _switch_layer_and_head(page, screenshots)
+
+
+def _switch_layer_and_head(page, screenshots: Path) -> None:
+    panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+    assert panel.locator(".gptbook-heatmap").count() >= 1, "notebook 04 shows no AttentionExplorer (no .gptbook-heatmap)"
+    widget = panel.locator(".jp-OutputArea-output", has=page.locator(".gptbook-heatmap")).first
+    image = widget.locator("img.gptbook-heatmap, .gptbook-heatmap img").first
+    layer = widget.locator(".gptbook-layer select").first
+    head = widget.locator(".gptbook-head select").first
+    widget.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    _shot(widget, screenshots, "04-2-explorer.png")
+    pictures = [image.screenshot()]
+
+    src = image.get_attribute("src")
+    new_layer = _pick_other_option(layer)
+    _wait_for_new_picture(page, image, src)
+    pictures.append(image.screenshot())
+    _shot(widget, screenshots, "04-3-layer-changed.png")
+    assert pictures[1] != pictures[0], f"the heat map did not change after choosing layer {new_layer}"
+
+    src = image.get_attribute("src")
+    new_head = _pick_other_option(head)
+    _wait_for_new_picture(page, image, src)
+    pictures.append(image.screenshot())
+    _shot(widget, screenshots, "04-4-head-changed.png")
+    assert pictures[2] != pictures[1], f"the heat map did not change after choosing head {new_head}"
+    assert layer.evaluate("s => s.options[s.selectedIndex].label") == new_layer
+    assert head.evaluate("s => s.options[s.selectedIndex].label") == new_head
+    print(f"[browser test] attention: layer -> {new_layer}, head -> {new_head}: the heat map changed each time")

@@ -1,0 +1,240 @@
+"""Losses, the classic training loop, the schedule, reproducibility, the Trainer and its resuming."""
+
+import math
+
+import matplotlib
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gptbook import GPT_CONFIG_TINY, GPTModel
+from gptbook.corpus import load_corpus
+from gptbook.data import create_dataloader_v1
+from gptbook.training import (
+    TokenWindows, TrainConfig, Trainer, autocast_context, calc_loss_batch, calc_loss_loader, choose_device,
+    chunked_cross_entropy, evaluate_model, generate_and_print_sample, hidden_states, lr_at_step, make_optimizer,
+    model_loss, perplexity, plot_losses, supports_fast_loss, train_model_simple,
+)
+
+matplotlib.use("Agg")
+
+SMALL = {"vocab_size": 50257, "context_length": 32, "emb_dim": 32, "n_heads": 4, "n_layers": 2,
+         "drop_rate": 0.0, "qkv_bias": False}
+TEXT = load_corpus("val")[:6000]  # a few stories: about 1,500 tokens
+
+
+def batch(b=2, t=16, seed=1):
+    ids = torch.randint(0, 50257, (b, t + 1), generator=torch.Generator().manual_seed(seed))
+    return ids[:, :-1], ids[:, 1:]
+
+
+@pytest.mark.parametrize("cfg", [GPT_CONFIG_TINY, {**GPT_CONFIG_TINY, "tie_weights": False}],
+                         ids=["tiny-tied", "tiny-untied"])
+def test_fresh_model_loss_is_near_log_vocab(cfg, tokenizer):
+    """An untrained model should be about uniformly unsure: loss ~ ln(50257) = 10.82."""
+    torch.manual_seed(123)
+    model = GPTModel(cfg).eval()
+    loader = create_dataloader_v1(TEXT, batch_size=2, max_length=64, stride=64, shuffle=False, tokenizer=tokenizer)
+    loss = calc_loss_loader(loader, model, "cpu", num_batches=2)
+    assert abs(loss - math.log(50257)) < 1.0, loss
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_fast_loss_equals_classic_loss_and_gradients(tied):
+    torch.manual_seed(0)
+    model = GPTModel({**SMALL, "tie_weights": tied})
+    x, y = batch()
+    with torch.no_grad():
+        assert torch.allclose(model.out_head(hidden_states(model, x)), model(x), atol=1e-5)
+    classic = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+    classic.backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    fast = model_loss(model, x, y, fast=True)
+    fast.backward()
+    assert fast.item() == pytest.approx(classic.item(), abs=1e-5)
+    for g, p in zip(grads, model.parameters()):
+        assert torch.allclose(g, p.grad, atol=1e-6, rtol=1e-4)
+
+
+def test_chunked_cross_entropy_matches_for_any_chunk_size():
+    h = torch.randn(37, 8, requires_grad=True)
+    w = torch.randn(50, 8, requires_grad=True)
+    t = torch.randint(0, 50, (37,))
+    ref = F.cross_entropy(h @ w.T, t)
+    for chunk in (1, 5, 37, 100):
+        assert chunked_cross_entropy(h, w, t, chunk_size=chunk).item() == pytest.approx(ref.item(), rel=1e-6)
+    with pytest.raises(ValueError):
+        chunked_cross_entropy(h, w, t[:5])
+
+
+def test_own_model_classes_get_the_classic_loss():
+    class MyGPT(GPTModel):
+        def forward(self, in_idx, kv_cache=None, return_attention=False):
+            return super().forward(in_idx) * 0.5  # a learner's change that the fast path must not skip
+
+    torch.manual_seed(0)
+    model = MyGPT(SMALL)
+    assert not supports_fast_loss(model) and supports_fast_loss(GPTModel(SMALL))
+    x, y = batch()
+    expected = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+    assert calc_loss_batch(x, y, model, "cpu").item() == pytest.approx(expected.item(), abs=1e-6)
+
+
+def test_calc_loss_loader(tokenizer):
+    torch.manual_seed(0)
+    model = GPTModel(SMALL).eval()
+    loader = create_dataloader_v1(TEXT, batch_size=2, max_length=16, stride=16, shuffle=False, tokenizer=tokenizer)
+    batches = list(loader)[:3]
+    expected = sum(calc_loss_batch(x, y, model, "cpu").item() for x, y in batches) / 3
+    assert calc_loss_loader(loader, model, "cpu", num_batches=3) == pytest.approx(expected)
+    assert math.isnan(calc_loss_loader([], model, "cpu"))
+    assert perplexity(math.log(20.0)) == pytest.approx(20.0)
+
+
+def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = GPTModel(SMALL)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    x, y = batch(b=4, t=16)
+    first = calc_loss_batch(x, y, model, "cpu").item()
+    for _ in range(15):
+        optimizer.zero_grad()
+        loss = calc_loss_batch(x, y, model, "cpu")
+        loss.backward()
+        optimizer.step()
+    assert calc_loss_batch(x, y, model, "cpu").item() < first - 2.0
+
+
+def _simple_run(tokenizer, seed=123, **kwargs):
+    torch.manual_seed(seed)
+    model = GPTModel({**SMALL, "drop_rate": 0.1})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.1)
+    train_loader = create_dataloader_v1(TEXT[:4000], batch_size=4, max_length=16, stride=16, tokenizer=tokenizer)
+    val_loader = create_dataloader_v1(TEXT[4000:], batch_size=4, max_length=16, stride=16, shuffle=False,
+                                      drop_last=False, tokenizer=tokenizer)
+    result = train_model_simple(model, train_loader, val_loader, optimizer, "cpu", num_epochs=1, eval_freq=5,
+                                eval_iter=2, start_context="Once upon a time", tokenizer=tokenizer,
+                                progress=False, **kwargs)
+    return model, train_loader, result
+
+
+def test_train_model_simple_classic_results(tokenizer, capsys):
+    model, loader, (train_losses, val_losses, tokens_seen) = _simple_run(tokenizer)
+    steps = len(loader)
+    assert len(train_losses) == len(val_losses) == len(tokens_seen) == math.ceil(steps / 5)
+    assert tokens_seen[0] == 4 * 16 and tokens_seen == sorted(tokens_seen)
+    assert train_losses[-1] < train_losses[0]
+    out = capsys.readouterr().out
+    assert "Ep 1 (Step 000000): Train loss" in out and "Val loss" in out
+    assert "Once upon a time" in out  # the sample after the epoch
+    assert model.training
+
+
+def test_seeded_runs_are_reproducible(tokenizer):
+    _, _, first = _simple_run(tokenizer, max_steps=6)
+    _, _, second = _simple_run(tokenizer, max_steps=6)
+    _, _, other = _simple_run(tokenizer, seed=7, max_steps=6)
+    assert first == second
+    assert first != other
+
+
+def test_train_model_simple_options(tokenizer):
+    _, _, (train_losses, _, tokens) = _simple_run(tokenizer, warmup_steps=2, cosine_decay=True, min_lr=1e-4,
+                                                  grad_clip=1.0, grad_accum_steps=2, max_steps=4)
+    assert tokens[-1] == 2 * 4 * 16 * 1  # first evaluation after step 0 = two accumulated batches
+    assert len(train_losses) == 1
+
+
+def test_gradient_accumulation_equals_a_bigger_batch():
+    x, y = batch(b=4, t=16)
+    results = []
+    for accum in (1, 2):
+        torch.manual_seed(0)
+        model = GPTModel(SMALL)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        loader = [(x, y)] if accum == 1 else [(x[:2], y[:2]), (x[2:], y[2:])]
+        train_model_simple(model, loader, loader, optimizer, "cpu", num_epochs=1, eval_freq=100, eval_iter=1,
+                           start_context="Hi", tokenizer=__import__("gptbook").get_tokenizer(),
+                           grad_accum_steps=accum, progress=False)
+        results.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_lr_schedule():
+    lrs = [lr_at_step(s, 1.0, total_steps=100, warmup_steps=10, min_lr=0.1) for s in range(120)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:]))  # never rises after the warm-up
+    assert lrs[55] == pytest.approx(0.55)  # half-way down the cosine
+    assert lrs[100] == lrs[119] == pytest.approx(0.1)
+
+
+def test_device_and_autocast_helpers():
+    assert choose_device("cpu") == torch.device("cpu")
+    assert choose_device("auto").type in ("cuda", "mps", "cpu")
+    x = torch.randn(2, 2)
+    with autocast_context("cpu", False):
+        assert (x @ x).dtype == torch.float32
+    with autocast_context("cpu", True):
+        assert (x @ x).dtype == torch.bfloat16
+
+
+def test_make_optimizer_skips_decay_for_biases_and_norms():
+    model = GPTModel({**SMALL, "tie_weights": True})
+    opt = make_optimizer(model, weight_decay=0.1)
+    decayed, plain = opt.param_groups
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decayed["params"]) and all(p.dim() == 1 for p in plain["params"])
+    assert sum(p.numel() for g in opt.param_groups for p in g["params"]) == sum(p.numel() for p in model.parameters())
+
+
+def test_plot_losses():
+    fig = plot_losses([0, 1, 2], [0, 100, 200], [5.0, 4.0, 3.0], [5.5, 4.5, 3.5], xlabel="Steps")
+    assert len(fig.axes) == 2 and fig.axes[0].get_xlabel() == "Steps" and fig.axes[1].get_xlabel() == "Tokens seen"
+    matplotlib.pyplot.close(fig)
+
+
+def test_generate_and_print_sample(tokenizer, capsys):
+    torch.manual_seed(0)
+    model = GPTModel(SMALL)
+    text = generate_and_print_sample(model, tokenizer, "cpu", "Hello\nworld", max_new_tokens=3)
+    assert text.startswith("Hello\nworld") and "Hello world" in capsys.readouterr().out
+    assert model.training
+    tr, va = evaluate_model(model, [batch()], [batch(seed=2)], "cpu", eval_iter=1)
+    assert tr > 0 and va > 0
+
+
+def test_token_windows_shard_and_resume_order():
+    ids = torch.arange(1000)
+    one = TokenWindows(ids, 10, 4, seed=1)
+    assert one.n_windows == 99 and one.batches_per_epoch == 24
+    x, y = one.batch(0)
+    assert torch.equal(x + 1, y) and x.shape == (4, 10) and int(x[0, 0]) % 10 == 0
+    assert torch.equal(one.batch(30)[0], one.batch(30)[0])  # any batch can be found again
+    ranks = [TokenWindows(ids, 10, 4, seed=1, rank=r, world_size=2) for r in range(2)]
+    starts = [set(r.batch(i)[0][:, 0].tolist()) for r in ranks for i in range(r.batches_per_epoch)]
+    assert len(set().union(*starts)) == sum(len(s) for s in starts)  # the shards never overlap in an epoch
+    with pytest.raises(ValueError, match="not enough for one batch"):
+        TokenWindows(ids[:30], 10, 4, seed=1)
+
+
+def trainer_config(tmp_path, **kwargs):
+    base = dict(model="tiny", model_overrides={"emb_dim": 32, "n_layers": 2, "n_heads": 2, "context_length": 32},
+                out_dir=str(tmp_path / "run"), batch_size=4, max_steps=6, eval_every=3, eval_batches=2,
+                save_every=3, log_every=3, lr=3e-3, warmup_steps=2, sample_tokens=5)
+    base.update(kwargs)
+    return TrainConfig(**base)
+
+
+def test_trainer_resume_continues_exactly(tmp_path):
+    straight = Trainer(trainer_config(tmp_path / "a"), log=lambda m: None).fit()
+    Trainer(trainer_config(tmp_path / "b", max_steps=3), log=lambda m: None).fit()
+    messages = []
+    resumed_trainer = Trainer(trainer_config(tmp_path / "b", resume=str(tmp_path / "b" / "run")), log=messages.append)
+    resumed = resumed_trainer.fit()
+    assert any("resumed" in m and "step 3" in m for m in messages)
+    assert resumed["steps"] == [1, 2, 3, 4, 5, 6]
+    assert resumed["train_losses"] == pytest.approx(straight["train_losses"], abs=1e-5)
+    assert resumed["val_losses"] == pytest.approx(straight["val_losses"], abs=1e-5)
+    assert straight["train_losses"][-1] < straight["train_losses"][0]
