@@ -28,15 +28,15 @@ from .training import TrainConfig, Trainer
 #: How the course model is trained: the tiny configuration, a fixed seed and a fixed budget.
 COURSE_RECIPE = TrainConfig(
     model="tiny",
-    batch_size=8,
-    max_length=128,
-    max_steps=300,
-    lr=2e-3,
-    min_lr=2e-4,
-    warmup_steps=20,
-    eval_every=100,
+    batch_size=4,
+    max_length=256,
+    max_steps=80,
+    lr=3e-3,
+    min_lr=3e-4,
+    warmup_steps=8,
+    eval_every=40,
     save_every=10_000,
-    log_every=50,
+    log_every=20,
     seed=123,
     device="cpu",
     autocast=False,
@@ -64,7 +64,7 @@ def load_course_model(recipe: TrainConfig = COURSE_RECIPE, folder: Union[str, Pa
     """Return the course's trained tiny GPT in eval mode, training and caching it on first use.
 
     Args:
-        recipe: the training settings (default ``COURSE_RECIPE``: 300 steps of 8 x 128 tokens).
+        recipe: the training settings (default ``COURSE_RECIPE``: 80 steps of 4 x 256 tokens).
         folder: where to cache the checkpoint (default: a sub-folder of ``cache_dir()``).
         verbose: print the training progress when training happens.
     """
