@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         flags = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
         say("opening JupyterLab (stop it with Ctrl+C)")
         return run(python, "-m", "jupyterlab", FIRST_NOTEBOOK, *flags, *args.extra, check=False)
+    say("preparing the course model (trained once, then cached)")
+    run(python, "-c", "from gptbook.course_model import load_course_model; load_course_model()")
     say("running the tests: the library, every notebook (nbval) and the browser test")
     return run(python, "-m", "pytest", *args.extra, check=False)
 

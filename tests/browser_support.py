@@ -134,6 +134,9 @@ class JupyterLabServer:
             JUPYTER_PREFER_ENV_PATH="1",
             JUPYTER_PLATFORM_DIRS="1",
             PYTHONPATH=os.pathsep.join([str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
+            # The course model is trained once and cached (gptbook.course_model): share that cache,
+            # or every run of this test would train it again.
+            GPTBOOK_CACHE=os.environ.get("GPTBOOK_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "gptbook"),
             HF_HUB_OFFLINE="1",
             TRANSFORMERS_OFFLINE="1",
             PYTHONUNBUFFERED="1",
@@ -323,6 +326,12 @@ class BrowserWatch:
         page.on("request", lambda request: None if _is_local(request.url, self.port)
                 else self.outside_requests.append(f"{request.method} {request.url}"))
 
+    def reset(self) -> None:
+        """Forget what was recorded so far (each test reports its own problems)."""
+        self.outside_requests.clear()
+        self.console_errors.clear()
+        self.page_errors.clear()
+
     def problems(self) -> list[str]:
         lines = []
         lines += [f"request that left 127.0.0.1: {r}" for r in dict.fromkeys(self.outside_requests)]
@@ -356,6 +365,10 @@ def wait_kernel_idle(page, timeout_ms: int = 90_000) -> None:
     deadline = time.monotonic() + timeout_ms / 1000
     idle_since = None
     while time.monotonic() < deadline:
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count() and dialog.first.is_visible():  # e.g. "Select Kernel": the notebook's metadata is wrong
+            raise AssertionError(f"JupyterLab shows a dialog instead of running the notebook: "
+                                 f"{dialog.first.inner_text()[:500]!r}")
         if kernel_status(page) == "idle":
             idle_since = idle_since or time.monotonic()
             if time.monotonic() - idle_since > 0.5:
@@ -379,22 +392,36 @@ def code_cell_prompts(page) -> list[str]:
 def run_all_cells(page, timeout_ms: int = 180_000) -> list[str]:
     """Run → Run All Cells from the menu bar, then wait until every code cell has run.
 
-    Returns the final prompts. Raises AssertionError when a cell is still running or never ran.
+    Returns the final prompts, e.g. ['[1]:', '[2]:', ...]. Raises AssertionError when the run does
+    not finish in time, or stops early (a cell raised: the cells after it never run).
     """
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel",
+                 has_text=re.compile(r"^Run All Cells$")).click()
     deadline = time.monotonic() + timeout_ms / 1000
-    # At first every prompt turns into [*] (queued); wait until all have a number and the kernel is idle.
     prompts: list[str] = []
+    started = False  # True once a cell shows [*] (queued or running) or a number
+    idle_since = None
     while time.monotonic() < deadline:
         prompts = code_cell_prompts(page)
-        done = prompts and all(re.fullmatch(r"\[\d+\]:", p) for p in prompts)
-        if done and kernel_status(page) == "idle":
-            page.wait_for_timeout(300)  # let the last outputs (widget views) render
-            if code_cell_prompts(page) == prompts and kernel_status(page) == "idle":
-                return prompts
+        running = any(p == "[*]:" for p in prompts)
+        started = started or running or any(re.fullmatch(r"\[\d+\]:", p) for p in prompts)
+        if started and not running and kernel_status(page) == "idle":
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= 1.0:  # stays idle: the run is over
+                break
+        else:
+            idle_since = None
         page.wait_for_timeout(250)
-    raise AssertionError(f"Run All Cells did not finish within {timeout_ms / 1000:.0f} s; prompts: {prompts}")
+    else:
+        raise AssertionError(f"Run All Cells did not finish within {timeout_ms / 1000:.0f} s; prompts: {prompts}")
+    not_run = [i for i, p in enumerate(prompts) if not re.fullmatch(r"\[\d+\]:", p)]
+    if not_run:
+        errors = "\n".join(output_errors(page)) or "(no error output shown)"
+        raise AssertionError(f"Run All Cells stopped early: code cells {not_run} did not run "
+                             f"(prompts {prompts}).\nErrors shown:\n{errors}")
+    page.wait_for_timeout(300)  # let the last outputs (widget views) render
+    return prompts
 
 
 def output_errors(page) -> list[str]:
@@ -419,13 +446,19 @@ def output_errors(page) -> list[str]:
 # Screenshots
 # --------------------------------------------------------------------------------------------
 
-def save_small_png(src: Path, dest: Path, width: int = 1000, max_bytes: int = 200_000) -> Path:
-    """Shrink ``src`` to at most ``width`` px wide and save it as a palette PNG (small, crisp text)."""
-    from PIL import Image
+def save_small_png(src: Path, dest: Path, width: int = 1000, max_bytes: int = 200_000, margin: int = 8) -> Path:
+    """A README-sized copy of a screenshot: blank borders trimmed, at most ``width`` px wide, palette PNG."""
+    from PIL import Image, ImageChops
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     with Image.open(src) as image:
         image = image.convert("RGB")
+        background = Image.new("RGB", image.size, image.getpixel((image.width - 1, image.height - 1)))
+        box = ImageChops.difference(image, background).getbbox()
+        if box:
+            left, top, right, bottom = box
+            image = image.crop((max(left - margin, 0), max(top - margin, 0),
+                                min(right + margin, image.width), min(bottom + margin, image.height)))
         if image.width > width:
             image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
         for colours in (256, 128, 64):
