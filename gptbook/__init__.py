@@ -13,7 +13,14 @@ Modules, in the order the course teaches them:
     model       the transformer block and the GPT model                       notebooks 05, 06
     params      where every parameter comes from                              notebook 06
     generation  greedy decoding, temperature, top-k, top-p, streaming         notebook 07
+    data        sliding windows of token IDs, data loaders                    notebook 02
+    corpus      the bundled story corpus (generated), loading your own text    notebooks 02, 08
+    training    the loss, the training loop, the full Trainer                 notebook 08
+    checkpoint  saving and loading with safetensors (never pickle)            notebook 08
+    course_model  the course's trained tiny model, cached                     notebooks 07, 08
     weights     loading OpenAI's GPT-2 weights                                notebook 09
+
+Command lines: ``python -m gptbook.train`` and ``python -m gptbook.generate``.
 
 ``gptbook.viz`` (matplotlib) and ``gptbook.widgets`` (ipywidgets) are imported on their own.
 """
@@ -26,10 +33,41 @@ from .model import GPTModel, TransformerBlock
 from .params import count_parameters, format_breakdown, model_size_mb, parameter_breakdown
 from .tokenizer import EOT_ID, get_tokenizer, text_to_token_ids, token_ids_to_text
 from .weights import load_gpt2_checkpoint
+from .data import GPTDatasetV1, create_dataloader_v1, create_train_val_loaders, train_val_split
+from .corpus import corpus_stats, load_corpus, load_text, load_text_file, unigram_entropy
+from .training import (
+    TrainConfig, Trainer, calc_loss_batch, calc_loss_loader, evaluate_model, generate_and_print_sample,
+    perplexity, plot_losses, train_model_simple,
+)
+from .checkpoint import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
+from .course_model import load_course_model
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
+    "GPTDatasetV1",
+    "TrainConfig",
+    "Trainer",
+    "calc_loss_batch",
+    "calc_loss_loader",
+    "corpus_stats",
+    "create_dataloader_v1",
+    "create_train_val_loaders",
+    "evaluate_model",
+    "generate_and_print_sample",
+    "load_checkpoint",
+    "load_checkpoint_metadata",
+    "load_corpus",
+    "load_course_model",
+    "load_text",
+    "load_text_file",
+    "perplexity",
+    "plot_losses",
+    "save_checkpoint",
+    "train_model_simple",
+    "train_val_split",
+    "unigram_entropy",
     "EOT_ID",
     "FeedForward",
     "GELU",

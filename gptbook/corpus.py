@@ -199,13 +199,10 @@ class _StoryWriter:
         self.p = PRONOUNS[pron]
         self.kind = kind
         friends = [h for h in HEROES if h[0] != name]
-        fname, fpron, _ = rng.choice(friends)
-        self.friend = fname
-        self.fp = PRONOUNS[fpron]
+        self.friend = rng.choice(friends)[0]
         self.grown_up = rng.choice(GROWN_UPS)
         self.pet_kind, self.pet = rng.choice(PETS)
         self.day = rng.randrange(7)
-        self.paragraphs: list[str] = []
         self.memories: list[str] = []  # what happened, in the hero's words, for the ending
 
     # -- small helpers ---------------------------------------------------------------------

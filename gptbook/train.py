@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from typing import Any, Optional, Sequence
 
@@ -74,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=defaults.device, help="auto (CUDA, then MPS, then CPU), cpu, cuda, mps, ...")
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                    help="bf16 autocast; auto = on for bf16-capable CUDA GPUs only")
+    p.add_argument("--init", choices=("gpt2", "default"), default=defaults.init,
+                   help="initialisation of a new model: GPT-2's (normal, std 0.02) or PyTorch's defaults")
     p.add_argument("--prompt", default=defaults.sample_prompt, help="start of the samples printed while training")
     p.add_argument("--resume", nargs="?", const="", default=None, metavar="CHECKPOINT",
                    help="continue from a checkpoint folder (without a value: the --out folder)")
@@ -104,6 +105,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed,
         device=args.device,
         autocast={"auto": None, "on": True, "off": False}[args.bf16],
+        init=args.init,
         sample_prompt=args.prompt,
         resume=(args.out if args.resume == "" else args.resume),
         max_seconds=args.max_seconds,

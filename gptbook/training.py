@@ -28,8 +28,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -84,14 +83,14 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         for start in range(0, n, chunk_size):
             h = hidden[start:start + chunk_size]  # (c, emb_dim)
             t = targets[start:start + chunk_size]  # (c,)
-            logits = (h @ weight.T).float()  # (c, vocab): the only logits that exist at any time
-            lse = torch.logsumexp(logits, dim=1)  # (c,) log of the softmax denominator
-            total += (lse - logits.gather(1, t.unsqueeze(1)).squeeze(1)).sum()  # -log p(target)
+            # (c, vocab) log-probabilities: the only logits that exist at any time
+            log_probs = torch.log_softmax((h @ weight.T).float(), dim=1)
+            total -= log_probs.gather(1, t.unsqueeze(1)).sum()  # sum of -log p(target)
             if want_h or want_w:
                 # softmax, in place: (c, vocab). Probabilities below e^-70 are raised to e^-70 (an error
                 # of < 1e-25 in the gradient): tinier ones would be "denormal" floats, which make the CPU's
                 # matrix products up to 100x slower.
-                probs = logits.sub_(lse.unsqueeze(1)).clamp_(min=-70.0).exp_()
+                probs = log_probs.clamp_(min=-70.0).exp_()
                 probs[torch.arange(len(t), device=t.device), t] -= 1.0  # softmax - one_hot
                 if want_h:  # the loss is a mean over all n positions: hence the 1 / n
                     grad_h[start:start + chunk_size] = (probs.to(weight.dtype) @ weight) / n  # (c, emb_dim)
@@ -281,9 +280,34 @@ def autocast_context(device: Union[str, torch.device], enabled: bool) -> context
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
 
+@torch.no_grad()
+def init_weights_gpt2(model: nn.Module, std: float = 0.02) -> nn.Module:
+    """Re-initialise a ``GPTModel`` the way GPT-2 (and nanoGPT) does; returns the model.
+
+    Every linear layer and embedding gets normal(0, ``std``) weights and zero biases; the two
+    projections that end a residual branch (``att.out_proj`` and the feed-forward's last layer)
+    get ``std / sqrt(2 * n_layers)``, so that the residual stream does not grow with depth.
+    PyTorch's defaults (normal(0, 1) embeddings) make a model whose head is tied to the token
+    embedding start out hugely over-confident (a loss far above ln(vocab_size)); this start
+    gives a loss of about ln(vocab_size) and trains much faster. ``Trainer`` applies it to new models.
+    """
+    n_layers = getattr(model, "cfg", {}).get("n_layers", 1)
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.normal_(0.0, std)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                module.bias.zero_()
+    for name, param in model.named_parameters():
+        if name.endswith("att.out_proj.weight") or name.endswith("ff.layers.2.weight"):
+            param.normal_(0.0, std / math.sqrt(2 * n_layers))
+    return model
+
+
 def make_optimizer(model: nn.Module, lr: float = 4e-4, weight_decay: float = 0.1,
                    betas: tuple[float, float] = (0.9, 0.95)) -> torch.optim.AdamW:
     """AdamW with weight decay on the weight matrices and embeddings only, not on biases or LayerNorm.
+
+    Uses PyTorch's fused AdamW where the device supports it (same update, one kernel).
 
     (GPT-2's recipe. The classic chapter code uses ``torch.optim.AdamW(model.parameters(),
     lr=0.0004, weight_decay=0.1)``, which decays everything; both train fine.)
@@ -293,7 +317,10 @@ def make_optimizer(model: nn.Module, lr: float = 4e-4, weight_decay: float = 0.1
         if param.requires_grad:
             (decay if param.dim() >= 2 else no_decay).append(param)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas)
+    try:  # the fused kernel (one pass over all parameters) is several times faster, where PyTorch has it
+        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.AdamW(groups, lr=lr, betas=betas)
 
 
 # =============================================================================================
@@ -369,8 +396,10 @@ def train_model_simple(
             global_step += 1
             if schedule:
                 for group, base in zip(optimizer.param_groups, base_lrs):
-                    group["lr"] = lr_at_step(global_step, base, total_steps if cosine_decay else 10**12,
-                                             warmup_steps, min_lr if cosine_decay else base)
+                    if cosine_decay:
+                        group["lr"] = lr_at_step(global_step, base, total_steps, warmup_steps, min_lr)
+                    else:  # warm-up only, then constant
+                        group["lr"] = base * min(1.0, (global_step + 1) / warmup_steps)
             if grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
@@ -432,7 +461,7 @@ class TrainConfig:
     data: Optional[str] = None  # None: the bundled corpus; else a text file or an http(s) URL
     val_fraction: float = 0.1  # for a text of your own: the last 10 % validates
     out_dir: str = "runs/tiny"
-    batch_size: int = 8
+    batch_size: int = 4  # small batches, many steps: what learns fastest in a few CPU minutes
     max_length: Optional[int] = None  # tokens per window; default: the model's context_length
     max_steps: int = 200  # optimizer steps
     lr: float = 2e-3  # peak learning rate
@@ -450,8 +479,9 @@ class TrainConfig:
     autocast: Optional[bool] = None  # None: bf16 where it pays off (bf16-capable CUDA GPUs)
     sample_prompt: str = "Once upon a time"
     sample_tokens: int = 60
+    init: str = "gpt2"  # "gpt2": init_weights_gpt2 on a new model; "default": GPTModel's own initialisation
     resume: Optional[str] = None  # a checkpoint folder to continue from
-    max_seconds: Optional[float] = None  # stop (and save) after this much wall time
+    max_seconds: Optional[float] = None  # stop (and save) after this much time; the cosine then ends there
 
 
 class _LossModule(nn.Module):
@@ -517,7 +547,9 @@ class Trainer:
     steps and at the end, and returns the history. Under ``torchrun`` each process reads its own
     shard of the data, gradients are averaged by ``DistributedDataParallel``, and only rank 0
     prints and writes checkpoints. Dropout is seeded from ``(seed, step, rank)`` so that a resumed
-    run continues exactly as the uninterrupted run would have.
+    run continues exactly as the uninterrupted run would have. With ``max_seconds`` the cosine
+    schedule is fitted to the time budget as the run goes (from the pace of the steps so far), so
+    that a run cut short by the clock still ends at ``min_lr``.
     """
 
     def __init__(self, config: TrainConfig, log: Callable[[str], None] = _write) -> None:
@@ -529,6 +561,8 @@ class Trainer:
         self.history: dict[str, list] = {"steps": [], "train_losses": [], "val_steps": [], "val_losses": [],
                                          "tokens_seen": []}
         self.step = 0  # optimizer steps done
+        self._steps_this_run = 0  # ... of which in this process (not before a resume)
+        self._started = time.perf_counter()
 
     # -- setup -----------------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -577,6 +611,8 @@ class Trainer:
         from .config import get_config
 
         cfg = self.config
+        if cfg.init not in ("gpt2", "default"):
+            raise ValueError(f"init must be 'gpt2' or 'default', got {cfg.init!r}")
         torch.manual_seed(cfg.seed)  # the same initial weights on every process
         metadata: dict[str, Any] = {}
         if cfg.resume:
@@ -584,6 +620,8 @@ class Trainer:
             self.model = load_checkpoint(cfg.resume, model=None)
         else:
             self.model = GPTModel({**get_config(cfg.model), **cfg.model_overrides})
+            if cfg.init == "gpt2":
+                init_weights_gpt2(self.model)
         self.max_length = cfg.max_length or self.model.cfg["context_length"]
         if self.max_length > self.model.cfg["context_length"]:
             raise ValueError(f"max_length {self.max_length} exceeds the model's context_length "
@@ -612,11 +650,28 @@ class Trainer:
         dist.all_reduce(t)
         return float(t.item()) / self.world_size
 
+    def planned_steps(self) -> int:
+        """The step at which the cosine schedule reaches ``min_lr``: ``max_steps``, or earlier when
+        ``max_seconds`` will stop the run first (estimated from the pace of the steps so far)."""
+        cfg = self.config
+        if cfg.max_seconds is None or self._steps_this_run == 0:
+            return cfg.max_steps
+        elapsed = time.perf_counter() - self._started
+        remaining = int(self._steps_this_run * max(cfg.max_seconds - elapsed, 0.0) / elapsed)
+        planned = float(max(self.step + remaining, self.step + 1))
+        if self.distributed:  # every process must use the same learning rate
+            import torch.distributed as dist
+
+            t = torch.tensor([planned], dtype=torch.float64, device=self.device)
+            dist.all_reduce(t, op=dist.ReduceOp.MIN)
+            planned = float(t.item())
+        return min(cfg.max_steps, int(planned))
+
     def train_step(self) -> float:
         """One optimizer step over ``grad_accum_steps`` batches; returns the mean loss (over processes too)."""
         cfg = self.config
         for group in self.optimizer.param_groups:
-            group["lr"] = lr_at_step(self.step, cfg.lr, cfg.max_steps, cfg.warmup_steps, cfg.min_lr)
+            group["lr"] = lr_at_step(self.step, cfg.lr, self.planned_steps(), cfg.warmup_steps, cfg.min_lr)
         torch.manual_seed(cfg.seed * 1_000_003 + self.step * 1009 + self.rank)  # dropout masks of this step
         self.loss_module.train()
         total = 0.0
@@ -636,6 +691,7 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
+        self._steps_this_run += 1
         return self._all_reduce_mean(total / cfg.grad_accum_steps)
 
     @torch.no_grad()
@@ -684,9 +740,8 @@ class Trainer:
                  f"{n_params:,} parameters | {self.world_size} process(es) on {self.device} | "
                  f"{len(self.train_ids):,} training tokens, {tokens_per_step:,} tokens per step | "
                  f"bf16 autocast {'on' if self.use_autocast else 'off'}")
-        started = time.perf_counter()
+        started = self._started = time.perf_counter()
         last_log_time, last_log_step = started, self.step
-        loss = float("nan")
         while self.step < cfg.max_steps:
             loss = self.train_step()
             self.history["steps"].append(self.step)

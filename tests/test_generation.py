@@ -116,3 +116,10 @@ def test_stream_can_hand_back_the_distribution_each_token_came_from(mini_model):
         assert probs.shape == (1, 50257)
         torch.testing.assert_close(probs.sum(-1), torch.ones(1))
         assert (probs > 0).sum() == 3 and probs[0, token[0, 0]] == probs.max()  # greedy: the most likely
+
+
+def test_top_level_generate_stays_the_function_after_the_command_line_is_imported():
+    import gptbook
+    import gptbook.generate_cli  # noqa: F401
+
+    assert gptbook.generate is generate and generate.__module__ == "gptbook.generation"

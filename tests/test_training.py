@@ -28,12 +28,20 @@ def batch(b=2, t=16, seed=1):
     return ids[:, :-1], ids[:, 1:]
 
 
-@pytest.mark.parametrize("cfg", [GPT_CONFIG_TINY, {**GPT_CONFIG_TINY, "tie_weights": False}],
-                         ids=["tiny-tied", "tiny-untied"])
-def test_fresh_model_loss_is_near_log_vocab(cfg, tokenizer):
-    """An untrained model should be about uniformly unsure: loss ~ ln(50257) = 10.82."""
+@pytest.mark.parametrize("cfg,init", [({**GPT_CONFIG_TINY, "tie_weights": False}, False), (GPT_CONFIG_TINY, True)],
+                         ids=["untied-default-init", "tied-gpt2-init"])
+def test_fresh_model_loss_is_near_log_vocab(cfg, init, tokenizer):
+    """An untrained model should be about uniformly unsure: loss ~ ln(50257) = 10.82.
+
+    (PyTorch's default initialisation of a *tied* model starts far higher; notebook 08 shows
+    why and ``init_weights_gpt2``, which ``Trainer`` applies, fixes it.)
+    """
+    from gptbook.training import init_weights_gpt2
+
     torch.manual_seed(123)
     model = GPTModel(cfg).eval()
+    if init:
+        init_weights_gpt2(model)
     loader = create_dataloader_v1(TEXT, batch_size=2, max_length=64, stride=64, shuffle=False, tokenizer=tokenizer)
     loss = calc_loss_loader(loader, model, "cpu", num_batches=2)
     assert abs(loss - math.log(50257)) < 1.0, loss
@@ -95,23 +103,23 @@ def test_calc_loss_loader(tokenizer):
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     model = GPTModel(SMALL)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
     x, y = batch(b=4, t=16)
     first = calc_loss_batch(x, y, model, "cpu").item()
-    for _ in range(15):
+    for _ in range(8):
         optimizer.zero_grad()
         loss = calc_loss_batch(x, y, model, "cpu")
         loss.backward()
         optimizer.step()
-    assert calc_loss_batch(x, y, model, "cpu").item() < first - 2.0
+    assert calc_loss_batch(x, y, model, "cpu").item() < first - 1.0
 
 
 def _simple_run(tokenizer, seed=123, **kwargs):
     torch.manual_seed(seed)
     model = GPTModel({**SMALL, "drop_rate": 0.1})
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.1)
-    train_loader = create_dataloader_v1(TEXT[:4000], batch_size=4, max_length=16, stride=16, tokenizer=tokenizer)
-    val_loader = create_dataloader_v1(TEXT[4000:], batch_size=4, max_length=16, stride=16, shuffle=False,
+    train_loader = create_dataloader_v1(TEXT[:2000], batch_size=4, max_length=16, stride=16, tokenizer=tokenizer)
+    val_loader = create_dataloader_v1(TEXT[2000:3000], batch_size=4, max_length=16, stride=16, shuffle=False,
                                       drop_last=False, tokenizer=tokenizer)
     result = train_model_simple(model, train_loader, val_loader, optimizer, "cpu", num_epochs=1, eval_freq=5,
                                 eval_iter=2, start_context="Once upon a time", tokenizer=tokenizer,
@@ -132,9 +140,9 @@ def test_train_model_simple_classic_results(tokenizer, capsys):
 
 
 def test_seeded_runs_are_reproducible(tokenizer):
-    _, _, first = _simple_run(tokenizer, max_steps=6)
-    _, _, second = _simple_run(tokenizer, max_steps=6)
-    _, _, other = _simple_run(tokenizer, seed=7, max_steps=6)
+    _, _, first = _simple_run(tokenizer, max_steps=1)
+    _, _, second = _simple_run(tokenizer, max_steps=1)
+    _, _, other = _simple_run(tokenizer, seed=7, max_steps=1)
     assert first == second
     assert first != other
 
@@ -220,7 +228,9 @@ def test_token_windows_shard_and_resume_order():
 
 
 def trainer_config(tmp_path, **kwargs):
-    base = dict(model="tiny", model_overrides={"emb_dim": 32, "n_layers": 2, "n_heads": 2, "context_length": 32},
+    data = tmp_path.parent / "stories.txt"
+    data.write_text(load_corpus("val")[:30000], encoding="utf-8")
+    base = dict(model="tiny", data=str(data), model_overrides={"emb_dim": 32, "n_layers": 2, "n_heads": 2, "context_length": 32},
                 out_dir=str(tmp_path / "run"), batch_size=4, max_steps=6, eval_every=3, eval_batches=2,
                 save_every=3, log_every=3, lr=3e-3, warmup_steps=2, sample_tokens=5)
     base.update(kwargs)
@@ -238,3 +248,15 @@ def test_trainer_resume_continues_exactly(tmp_path):
     assert resumed["train_losses"] == pytest.approx(straight["train_losses"], abs=1e-5)
     assert resumed["val_losses"] == pytest.approx(straight["val_losses"], abs=1e-5)
     assert straight["train_losses"][-1] < straight["train_losses"][0]
+
+
+def test_gpt2_initialisation_starts_near_log_vocab(tokenizer):
+    from gptbook.training import init_weights_gpt2
+
+    torch.manual_seed(123)
+    model = init_weights_gpt2(GPTModel(GPT_CONFIG_TINY)).eval()
+    assert model.out_head.weight is model.tok_emb.weight
+    assert float(model.tok_emb.weight.detach().std()) == pytest.approx(0.02, rel=0.05)
+    assert float(model.trf_blocks[0].att.out_proj.weight.detach().std()) == pytest.approx(0.02 / math.sqrt(8), rel=0.1)
+    loader = create_dataloader_v1(TEXT, batch_size=2, max_length=64, stride=64, shuffle=False, tokenizer=tokenizer)
+    assert abs(calc_loss_loader(loader, model, "cpu", num_batches=2) - math.log(50257)) < 0.5
