@@ -650,6 +650,16 @@ class Trainer:
         dist.all_reduce(t)
         return float(t.item()) / self.world_size
 
+    def _any_process(self, flag: bool) -> bool:
+        """True if ``flag`` is true on any process (so that all processes take the same decision)."""
+        if not self.distributed:
+            return flag
+        import torch.distributed as dist
+
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
     def planned_steps(self) -> int:
         """The step at which the cosine schedule reaches ``min_lr``: ``max_steps``, or earlier when
         ``max_seconds`` will stop the run first (estimated from the pace of the steps so far)."""
@@ -753,7 +763,8 @@ class Trainer:
                 last_log_time, last_log_step = now, self.step
                 self.log(f"step {self.step:5d}/{cfg.max_steps} | loss {loss:.3f} | "
                          f"lr {self.optimizer.param_groups[0]['lr']:.2e} | {rate:,.0f} tokens/s")
-            out_of_time = cfg.max_seconds is not None and time.perf_counter() - started >= cfg.max_seconds
+            out_of_time = cfg.max_seconds is not None and self._any_process(
+                time.perf_counter() - started >= cfg.max_seconds)  # all processes must stop together
             if self.step % cfg.eval_every == 0 or self.step == cfg.max_steps or out_of_time:
                 val = self.evaluate()
                 self.history["val_steps"].append(self.step)

@@ -104,7 +104,8 @@ def test_torchrun_two_processes(tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--nnodes", "1",
            "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
            "-m", "gptbook.train", *TINY_ARGS, "--data", str(data), "--out", str(out), "--steps", "8",
-           "--eval-every", "8", "--save-every", "100", "--lr", "5e-3"]
+           "--eval-every", "8", "--save-every", "100", "--lr", "5e-3",
+           "--max-seconds", "1000"]  # exercises the time-budget agreement between processes (never reached)
     run = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=REPO, timeout=300)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "2 process(es)" in run.stdout

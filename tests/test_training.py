@@ -260,3 +260,13 @@ def test_gpt2_initialisation_starts_near_log_vocab(tokenizer):
     assert float(model.trf_blocks[0].att.out_proj.weight.detach().std()) == pytest.approx(0.02 / math.sqrt(8), rel=0.1)
     loader = create_dataloader_v1(TEXT, batch_size=2, max_length=64, stride=64, shuffle=False, tokenizer=tokenizer)
     assert abs(calc_loss_loader(loader, model, "cpu", num_batches=2) - math.log(50257)) < 0.5
+
+
+def test_trainer_stops_at_the_time_budget_and_saves(tmp_path):
+    from gptbook.checkpoint import load_checkpoint_metadata
+
+    trainer = Trainer(trainer_config(tmp_path, max_steps=50, max_seconds=0.0), log=lambda m: None)
+    history = trainer.fit()
+    assert history["steps"] == [1] and len(history["val_losses"]) == 1
+    assert trainer.planned_steps() == trainer.step + 1  # the cosine is fitted to the budget: it ends now
+    assert load_checkpoint_metadata(tmp_path / "run")["step"] == 1
