@@ -379,6 +379,14 @@ def render(args, corpus, train, speeds) -> str:
                                  f"{speed[key]['tokens_per_s']:,.0f} |")
         lines += ["", "gptbook / classic: " + ", ".join(
             f"**{s['ratio']:.2f}x** the tokens per second at batch {s['batch_size']}" for s in speeds) + ".", ""]
+        with_bf16 = [s for s in speeds if "gptbook bf16" in s]
+        if with_bf16:
+            ratios = [s["gptbook bf16"]["tokens_per_s"] / s["gptbook"]["tokens_per_s"] for s in with_bf16]
+            verdict = ("slower here, so `Trainer` leaves it off on CPUs (`--bf16 on` forces it)" if max(ratios) < 1
+                       else "faster here: try `--bf16 on`")
+            lines += ["bf16 autocast on this CPU runs at " + ", ".join(
+                f"{r:.2f}x (batch {s['batch_size']})" for r, s in zip(ratios, with_bf16))
+                + f" the fp32 speed: {verdict}.", ""]
     lines += ["The machine is shared and 2-core, so repeated runs vary by 10-30 %; rerun the script to see "
               "your own machine's figures.", ""]
     return "\n".join(lines)
