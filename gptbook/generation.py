@@ -16,6 +16,8 @@ from typing import Iterator, Optional
 import torch
 from torch import nn
 
+from .prepack import prepacked_linears
+
 
 def generate_text_simple(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, context_size: int) -> torch.Tensor:
     """Greedily append ``max_new_tokens`` tokens to ``idx`` (b, n); return (b, n + max_new_tokens).
@@ -112,33 +114,34 @@ def generate_stream(
     seq = idx
     finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
     cache = None
-    for _ in range(max_new_tokens):
-        if use_cache and cache is not None and cache.length < seq.shape[1] <= context_size:
-            logits = model(seq[:, cache.length:], kv_cache=cache)  # only the tokens not cached yet
-        elif use_cache and seq.shape[1] <= context_size:
-            cache = model.new_kv_cache()
-            logits = model(seq, kv_cache=cache)  # the whole prompt once ("prefill")
-        else:
-            # Past the context (or no cache): recompute on the last context_size tokens, as
-            # generate_text_simple does. Positions shift each step, so a cache can't be reused.
-            cache = None
-            logits = model(seq[:, -context_size:])
-        logits = logits[:, -1, :].float()  # (b, vocab_size)
+    with prepacked_linears(model):  # bf16 on a CPU: weights pre-arranged once (see prepack.py)
+        for _ in range(max_new_tokens):
+            if use_cache and cache is not None and cache.length < seq.shape[1] <= context_size:
+                logits = model(seq[:, cache.length:], kv_cache=cache)  # only the tokens not cached yet
+            elif use_cache and seq.shape[1] <= context_size:
+                cache = model.new_kv_cache()
+                logits = model(seq, kv_cache=cache)  # the whole prompt once ("prefill")
+            else:
+                # Past the context (or no cache): recompute on the last context_size tokens, as
+                # generate_text_simple does. Positions shift each step, so a cache can't be reused.
+                cache = None
+                logits = model(seq[:, -context_size:])
+            logits = logits[:, -1, :].float()  # (b, vocab_size)
 
-        logits = filter_logits(logits, temperature, top_k, top_p)
-        if temperature == 0.0:
-            idx_next = torch.argmax(logits, dim=-1, keepdim=True)  # greedy: (b, 1)
-        else:
-            probs = torch.softmax(logits, dim=-1)
-            idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (b, 1)
+            logits = filter_logits(logits, temperature, top_k, top_p)
+            if temperature == 0.0:
+                idx_next = torch.argmax(logits, dim=-1, keepdim=True)  # greedy: (b, 1)
+            else:
+                probs = torch.softmax(logits, dim=-1)
+                idx_next = torch.multinomial(probs, num_samples=1, generator=generator)  # (b, 1)
 
-        if eos_id is not None:
-            idx_next = idx_next.masked_fill(finished.unsqueeze(1), eos_id)
-            finished |= idx_next.squeeze(1) == eos_id
-        seq = torch.cat((seq, idx_next), dim=1)
-        yield (idx_next, torch.softmax(logits, dim=-1)) if return_probs else idx_next
-        if eos_id is not None and bool(finished.all()):
-            return
+            if eos_id is not None:
+                idx_next = idx_next.masked_fill(finished.unsqueeze(1), eos_id)
+                finished |= idx_next.squeeze(1) == eos_id
+            seq = torch.cat((seq, idx_next), dim=1)
+            yield (idx_next, torch.softmax(logits, dim=-1)) if return_probs else idx_next
+            if eos_id is not None and bool(finished.all()):
+                return
 
 
 def generate(
