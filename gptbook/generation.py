@@ -174,6 +174,10 @@ def generate(
         seed: seed for a private random generator, so the same call gives the same text.
         generator: a ``torch.Generator`` to draw from instead of ``seed``.
         use_cache: keep keys/values of past tokens (same tokens, much faster).
+
+    For half the memory and more speed on a CPU, pass a bf16 model (``model.to(torch.bfloat16)``
+    or ``GPTModel.from_pretrained(..., dtype=torch.bfloat16)``): its weights are then prepacked for
+    the CPU's bf16 instructions (see ``gptbook.prepack``).
     """
     new_tokens = list(
         generate_stream(

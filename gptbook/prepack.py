@@ -192,3 +192,13 @@ def prepacked_linears(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for module in patches:
             vars(module).pop("forward", None)
+
+
+def release_prepacked(model: Optional[nn.Module] = None) -> None:
+    """Free the packed copies kept for ``model`` (or for every model, when None is given).
+
+    They are rebuilt on the next bf16 ``generate``; they also go away with the model itself.
+    """
+    modules = list(_PACKED.keys()) if model is None else list(model.modules())
+    for module in modules:
+        _PACKED.pop(module, None)

@@ -93,3 +93,16 @@ def test_bf16_generation_matches_the_ordinary_bf16_path():
     chosen = plain[0, 3:].gather(-1, out[0, 4:, None]).squeeze(-1)
     best = plain[0, 3:].max(-1).values
     assert torch.all(best - chosen <= 0.05 * plain.abs().max()), "each greedy token should be (nearly) the argmax"
+
+
+@needs_prepacking
+def test_packed_copies_can_be_released_and_are_rebuilt():
+    from gptbook import prepack
+
+    model = bf16_model()
+    generate(model, ids(4, batch=1), 2)
+    assert any(m in prepack._PACKED for m in model.modules())
+    prepack.release_prepacked(model)
+    assert not any(m in prepack._PACKED for m in model.modules())
+    generate(model, ids(4, batch=1), 2)
+    assert any(m in prepack._PACKED for m in model.modules())
