@@ -57,9 +57,8 @@ def prepacking_available() -> bool:
         return False
 
 
-def _is_bf16_cpu(*layers: nn.Linear) -> bool:
-    return all(isinstance(m, nn.Linear) and m.weight.dtype == torch.bfloat16
-               and m.weight.device.type == "cpu" for m in layers)
+def _is_bf16_cpu(layers: list[nn.Linear]) -> bool:
+    return all(m.weight.dtype == torch.bfloat16 and m.weight.device.type == "cpu" for m in layers)
 
 
 def _versions(tensors: list[Optional[torch.Tensor]]) -> tuple:
@@ -121,7 +120,7 @@ def _linear_forward(layer: nn.Linear) -> Callable:
 
 
 def _feed_forward_forward(ff: FeedForward) -> Callable:
-    first, gelu, second = ff.layers
+    first, _, second = ff.layers  # Linear, GELU, Linear
     up = _packed_linear(first, [first], activation="gelu")  # Linear + GELU in one call
     down = _packed_linear(second, [second])
 
@@ -165,8 +164,8 @@ def prepacked_linears(model: nn.Module) -> Iterator[nn.Module]:
 
     Does nothing for float32 models, GPUs, or when ``prepacking_available()`` is False.
     """
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears or not _is_bf16_cpu(*linears) or not prepacking_available() \
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)] if isinstance(model, nn.Module) else []
+    if not linears or not _is_bf16_cpu(linears) or not prepacking_available() \
             or any("forward" in vars(m) for m in model.modules()):
         yield model  # nothing to do (or already inside an outer prepacked_linears block)
         return
