@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     ensure_packages(python, args.command)
     os.chdir(ROOT)
     if args.command == "lab":
-        flags = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+        # Encrypt the connection to the kernel where the kernel supports it (ipykernel >= 7.4 otherwise
+        # warns in the terminal that it runs over TCP without encryption).
+        flags = ["--KernelManager.transport_encryption=auto"]
+        flags += ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
         say("opening JupyterLab (stop it with Ctrl+C)")
         return run(python, "-m", "jupyterlab", FIRST_NOTEBOOK, *flags, *args.extra, check=False)
     say("preparing the course model (trained once, then cached)")

@@ -165,6 +165,8 @@ class JupyterLabServer:
             },
             # JupyterLab's front end asks jupyter-lsp for its status; don't let it scan for language servers.
             "LanguageServerManager": {"autodetect": False},
+            # As `setup_course.py lab` does: encrypt the kernel's connection where the kernel supports it.
+            "KernelManager": {"transport_encryption": "auto"},
         })
         settings = config / "lab" / "user-settings" / "@jupyterlab"
         # Never ask about news or updates (a toast would also cover part of the page).

@@ -226,6 +226,15 @@ _FINISHED = """([status, button]) => window.__gptbookSampler.sawRunning && !butt
 def test_generation_widget_streams_tokens(context, watch, lab, screenshots):
     with _notebook(context, watch, lab, screenshots, GENERATION_NOTEBOOK, "07") as page:
         _generate_in_widget(page, screenshots)
+    _assert_no_unencrypted_kernel_warning(lab)
+
+
+def _assert_no_unencrypted_kernel_warning(lab) -> None:
+    """The kernel has run code by now, so its start-up messages are in the server's log; with
+    KernelManager.transport_encryption=auto (as `setup_course.py lab` sets it) ipykernel's warning
+    about an unencrypted TCP connection, alarming in a learner's terminal, must not be there."""
+    log = lab.log_path.read_text(errors="replace")
+    assert "without encryption" not in log, lab.log_tail()
 
 
 def _generate_in_widget(page, screenshots: Path) -> None:
