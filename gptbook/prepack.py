@@ -72,9 +72,10 @@ def _versions(tensors: list[Optional[torch.Tensor]]) -> tuple:
     return tuple(out)
 
 
-def _pack(owner: nn.Module, layers: list[nn.Linear]) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """The weights of ``layers`` stacked (out_features side by side) and packed for oneDNN."""
-    tensors = [t for m in layers for t in (m.weight, m.bias)]
+def _pack(owner: nn.Module, layers: list[nn.Linear], tensors: list[Optional[torch.Tensor]]) -> tuple:
+    """``(versions, packed weight, bias)``: the weights of ``layers`` stacked (out_features side by
+    side) and packed for oneDNN; ``tensors`` are their weights and biases, whose versions say when
+    the packed copy is out of date."""
     versions = _versions(tensors)
     entry = _PACKED.get(owner)
     if entry is None or entry[0] != versions:
@@ -88,14 +89,13 @@ def _pack(owner: nn.Module, layers: list[nn.Linear]) -> tuple[torch.Tensor, Opti
             packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
         entry = (versions, packed, bias)
         _PACKED[owner] = entry
-    return entry[1], entry[2]
+    return entry
 
 
 def _packed_linear(owner: nn.Module, layers: list[nn.Linear], activation: str = "none"):
     """A function x -> layers' outputs side by side (optionally through GELU), for bf16 x."""
-    packed, bias = _pack(owner, layers)
     tensors = [t for m in layers for t in (m.weight, m.bias)]
-    versions = _versions(tensors)
+    versions, packed, bias = _pack(owner, layers, tensors)
     algorithm = "tanh" if activation == "gelu" else ""
     linear_pointwise = torch.ops.mkldnn._linear_pointwise
 
