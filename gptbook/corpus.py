@@ -13,6 +13,8 @@ dozen sentence patterns -- so what a model can learn from them *generalises*:
 - agreement: "Mia ... she ... her", "one apple" / "three apples";
 - sequences: Monday -> Tuesday -> Wednesday, and counting "one, two, three, four";
 - cause and effect: rain -> an umbrella and a trip to the library, wind -> a kite on the hill;
+- copying from the context: the hero's, the friend's and the pet's names (58 heroes, 20 pets) are
+  introduced at the start and come back in every paragraph;
 - memory across a story: the red kite lost at the park on Tuesday is found at the park later,
   a question "How many shells do you have?" is answered with the number just counted.
 
@@ -46,8 +48,8 @@ import torch
 
 #: Seed of the bundled corpus; change it (or ``n_stories``) to get another corpus of the same kind.
 CORPUS_SEED = 2024
-#: Number of stories in the bundled corpus (about 2 MB of text, about 460,000 GPT-2 tokens).
-CORPUS_STORIES = 1200
+#: Number of stories in the bundled corpus (about 5 MB of text, about 1.15 million GPT-2 tokens).
+CORPUS_STORIES = 3000
 #: Fraction of the stories used for validation (the last ones generated).
 VAL_FRACTION = 0.1
 #: Separator between stories: GPT-2's end-of-text token.
@@ -69,6 +71,16 @@ HEROES = (
     ("Omar", "he", "boy"), ("Theo", "he", "boy"), ("Jack", "he", "boy"), ("Ravi", "he", "boy"),
     ("Pip", "he", "little fox"), ("Daisy", "she", "small rabbit"), ("Bruno", "he", "brown bear"),
     ("Luna", "she", "curious cat"), ("Otto", "he", "young otter"), ("Wren", "she", "little bird"),
+    ("Anna", "she", "girl"), ("Ruby", "she", "girl"), ("Grace", "she", "girl"), ("Alice", "she", "girl"),
+    ("Sara", "she", "girl"), ("Julia", "she", "girl"), ("Clara", "she", "girl"), ("Maya", "she", "girl"),
+    ("Amy", "she", "girl"), ("Kate", "she", "girl"), ("Lucy", "she", "girl"), ("Jane", "she", "girl"),
+    ("Iris", "she", "girl"), ("Ivy", "she", "girl"), ("Nina", "she", "girl"), ("Tara", "she", "girl"),
+    ("Tom", "he", "boy"), ("Adam", "he", "boy"), ("Noah", "he", "boy"), ("Eli", "he", "boy"),
+    ("Finn", "he", "boy"), ("Hugo", "he", "boy"), ("Jonas", "he", "boy"), ("Kai", "he", "boy"),
+    ("Liam", "he", "boy"), ("Luke", "he", "boy"), ("Nick", "he", "boy"), ("Paul", "he", "boy"),
+    ("Ryan", "he", "boy"), ("Victor", "he", "boy"), ("Felix", "he", "boy"), ("Oscar", "he", "boy"),
+    ("Hazel", "she", "gray squirrel"), ("Milo", "he", "little mouse"), ("Eva", "she", "young duck"),
+    ("Arthur", "he", "old tortoise"),
 )
 PRONOUNS = {
     "she": {"subj": "she", "obj": "her", "pos": "her"},
@@ -79,7 +91,9 @@ HOMES = ("a little house", "a blue house", "a cottage", "a flat above a bakery",
          "a small farmhouse")
 LANDMARKS = ("the river", "the forest", "the sea", "the big hill", "the old mill", "the market square")
 PETS = (("dog", "Rex"), ("dog", "Biscuit"), ("cat", "Tiger"), ("cat", "Mittens"), ("hamster", "Nibbles"),
-        ("parrot", "Kiwi"), ("goldfish", "Bubbles"), ("puppy", "Pepper"))
+        ("parrot", "Kiwi"), ("goldfish", "Bubbles"), ("puppy", "Pepper"), ("dog", "Buddy"), ("dog", "Rocky"),
+        ("cat", "Shadow"), ("cat", "Ginger"), ("rabbit", "Coco"), ("dog", "Toby"), ("dog", "Rusty"),
+        ("turtle", "Charlie"), ("pony", "Willow"), ("dog", "Patch"), ("cat", "Bella"), ("hamster", "Peanut"))
 ADJECTIVES = ("kind", "brave", "curious", "cheerful", "clever", "gentle", "busy", "friendly")
 
 # weather: (word, what the hero puts on or takes, places that suit it)
@@ -315,14 +329,11 @@ class _StoryWriter:
                 f"They looked and looked. Then {self.friend} shouted, \"Look, {self.hero}! There it is!\" "
                 f"The {color} {item} was {spot}. {self.hero} was {r.choice(FEELINGS_GOOD)} again.")
 
-    def next_day(self) -> str:
-        self.day += 1
-        return f"The next day was {self.day_name()}."
-
     def ending(self) -> str:
         r = self.rng
         memory = r.choice(self.memories) if self.memories else "the whole week"
-        return (f"On {self.day_name()} night, {self.hero} told {self.grown_up} about the week. "
+        # "That night" (not "On Sunday night"): a paragraph that starts with "On" is always the next day
+        return (f"That night, {self.hero} told {self.grown_up} about the week. "
                 + self.say(self.grown_up, "What was the best part?", "asked")
                 + f" {self.hero} thought for a moment. " + self.say(self.hero, f"The best part was {memory}")
                 + " Then " + self.p["subj"] + " fell asleep. The end.")

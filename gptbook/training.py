@@ -482,6 +482,8 @@ class TrainConfig:
     init: str = "gpt2"  # "gpt2": init_weights_gpt2 on a new model; "default": GPTModel's own initialisation
     resume: Optional[str] = None  # a checkpoint folder to continue from
     max_seconds: Optional[float] = None  # stop (and save) after this much time; the cosine then ends there
+    probes: bool = True  # on the bundled corpus: run gptbook.probes at every evaluation (kept in the history)
+    probe_stories: int = 40  # validation stories the probes read
 
 
 class _LossModule(nn.Module):
@@ -559,7 +561,7 @@ class Trainer:
         self._log = log
         self.tokenizer = get_tokenizer()
         self.history: dict[str, list] = {"steps": [], "train_losses": [], "val_steps": [], "val_losses": [],
-                                         "tokens_seen": []}
+                                         "tokens_seen": [], "val_probes": []}
         self.step = 0  # optimizer steps done
         self._steps_this_run = 0  # ... of which in this process (not before a resume)
         self._started = time.perf_counter()
@@ -727,6 +729,16 @@ class Trainer:
         self.model.train()
         return token_ids_to_text(out[0], self.tokenizer)
 
+    def _probe(self) -> None:
+        """Run the corpus probes (``gptbook.probes``) when training on the bundled corpus; keep them in the history."""
+        if not self.config.probes or self.config.data not in (None, "bundled"):
+            return
+        from .probes import format_probes, run_probes
+
+        accuracies = run_probes(self.model, n_stories=self.config.probe_stories, tokenizer=None)
+        self.history["val_probes"].append({"step": self.step, **accuracies})
+        self.log(f"step {self.step:5d} | probes: {format_probes(accuracies)}")
+
     def save(self) -> None:
         """Write a checkpoint of the current state to ``out_dir`` (rank 0 only)."""
         if self.rank != 0:
@@ -772,6 +784,7 @@ class Trainer:
                 self.log(f"step {self.step:5d} | val loss {val:.3f} | val perplexity {perplexity(val):.1f}")
                 if self.rank == 0:
                     self.log("sample: " + self.sample().replace("\n", " "))
+                    self._probe()
             if self.step % cfg.save_every == 0 and self.step != cfg.max_steps and not out_of_time:
                 self.save()
             if out_of_time:

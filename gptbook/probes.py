@@ -1,0 +1,205 @@
+"""Probes: which of the story corpus's regularities has a model learned?
+
+A validation loss says *how much* a model has learned, not *what*. The bundled "Week Stories"
+(``gptbook.corpus``) are built from a few rules, and each rule leaves places in a story where
+the next token is fully determined by the text before it. A probe collects such places from
+**validation stories** (the model never trained on them) and asks: is the model's top-1
+prediction there the right token? Four skills, from easy to hard:
+
+``counting``
+    continuing a count: ``"counted them: one, two, three,"`` -> ``" four"``.
+``count_recall``
+    repeating the number just counted: ``"... one, two, three. There were"`` -> ``" three"``
+    (and ``"I have"`` -> ``" three"`` in the dialogue version).
+``weekday_order``
+    the day after the previous paragraph's day: ``"On Tuesday, ... \\n\\nOn"`` -> ``" Wednesday"``
+    (each day of a story gets a paragraph that starts with "On"; the first one is skipped:
+    nothing before it says which day it is).
+``name_copying``
+    copying a name the story introduced: the hero's (``"..., so"`` -> ``" Mia"``, ``"Thank you,"``
+    -> ``" Mia"``, ...), the pet's (``"came home,"`` -> ``" Rex"``) and the friend's
+    (``"went to the park with"`` -> ``" Leo"``). With 58 heroes and 20 pets a model can only get
+    these right by finding the name earlier in its context and copying it -- the job of an
+    *induction head* (see notebook 10).
+
+``run_probes(model)`` returns the accuracy of each probe (a number in [0, 1]); guessing
+among the week's days would give about 0.14 on ``weekday_order`` and guessing among the names
+about 0.02 on ``name_copying``.
+
+Taught in notebooks 08 (training) and 10 (inside the trained model).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn as nn
+
+from .corpus import DAYS, STORY_SEPARATOR, load_corpus
+from .tokenizer import EOT_ID, get_tokenizer
+
+#: The probes, in the order ``run_probes`` returns them (roughly: the order a model learns them).
+PROBES = ("counting", "count_recall", "weekday_order", "name_copying")
+#: Validation stories used by default: enough for accuracies to about +-3 %, a few seconds on a CPU.
+PROBE_STORIES = 40
+
+_DAY = "|".join(DAYS)
+
+
+@dataclass(frozen=True)
+class ProbeSite:
+    """One place in one validation story where the next token is determined by the story so far."""
+
+    probe: str  # one of PROBES
+    story: int  # index of the story among the validation stories
+    position: int  # index of the target token in the story's token list (which starts with <|endoftext|>)
+    target: int  # the token ID that must come next
+    context: str  # the last few words before it, for printing
+    answer: str  # the text of the target token
+
+
+def _sites_in_story(text: str) -> list[tuple[str, int, str]]:
+    """(probe, character offset, answer word with its leading space) for every probe site of one story."""
+    sites: list[tuple[str, int, str]] = []
+    for m in re.finditer(r"counted them: (one(?:, [a-z]+)*)\.", text):  # counting: every number after the first
+        words, offset = m.group(1).split(", "), m.start(1)
+        for k in range(1, len(words)):
+            offset += len(words[k - 1]) + 1  # past "word," -- the offset of " next"
+            sites.append(("counting", offset, " " + words[k]))
+            offset += 1
+    for pattern in (r"There were( [a-z]+)", r'"I have( [a-z]+)'):
+        sites += [("count_recall", m.start(1), m.group(1)) for m in re.finditer(pattern, text)]
+    days = list(re.finditer(rf"\n\nOn( (?:{_DAY}))", text))
+    sites += [("weekday_order", m.start(1), m.group(1)) for m in days[1:]]  # the first day is a free choice
+    names = {role: re.search(pattern, text) for role, pattern in
+             (("hero", r"named (\w+)\."), ("pet", r"called (\w+)\."), ("friend", r"best friend was (\w+)\."))}
+    if all(names.values()):
+        hero, pet, friend = (re.escape(names[r].group(1)) for r in ("hero", "pet", "friend"))
+        for pattern in (rf", so( {hero}) ", rf"When( {hero}) came home", rf"Thank you,( {hero})\.",
+                        rf"Don't worry,( {hero})\.", rf'"Look,( {hero})!', rf"That night,( {hero}) told",
+                        rf"came home,( {pet}) the", rf" with( {friend})\."):
+            sites += [("name_copying", m.start(1), m.group(1)) for m in re.finditer(pattern, text)]
+    return sorted(sites, key=lambda site: site[1])
+
+
+def probe_sites(n_stories: int = PROBE_STORIES, tokenizer=None) -> tuple[list[list[int]], list[ProbeSite]]:
+    """The first ``n_stories`` validation stories as token lists, and every probe site in them.
+
+    Each story's token list starts with ``<|endoftext|>``, as it follows one in the training text.
+    """
+    if isinstance(n_stories, bool) or not isinstance(n_stories, int) or n_stories < 1:
+        raise ValueError(f"n_stories must be a whole number of at least 1, got {n_stories!r}")
+    if tokenizer is None:
+        return _default_sites(n_stories)
+    return _find_sites(n_stories, tokenizer)
+
+
+@functools.lru_cache(maxsize=4)
+def _default_sites(n_stories: int) -> tuple[list[list[int]], list[ProbeSite]]:
+    return _find_sites(n_stories, get_tokenizer())
+
+
+def _find_sites(n_stories: int, tokenizer) -> tuple[list[list[int]], list[ProbeSite]]:
+    stories = load_corpus("val").split(STORY_SEPARATOR)[:n_stories]
+    token_lists: list[list[int]] = []
+    sites: list[ProbeSite] = []
+    for s, text in enumerate(stories):
+        ids = [EOT_ID] + tokenizer.encode(text)
+        token_lists.append(ids)
+        for probe, offset, answer in _sites_in_story(text):
+            position = 1 + len(tokenizer.encode(text[:offset]))
+            target = tokenizer.encode(answer)[0]
+            if position >= len(ids) or ids[position] != target:
+                continue  # the prefix tokenised differently inside the story: not a clean site
+            context = " ".join(text[max(0, offset - 60):offset].split()[-6:])
+            sites.append(ProbeSite(probe, s, position, target, context, tokenizer.decode([target])))
+    return token_lists, sites
+
+
+@torch.no_grad()
+def predict_at_sites(model: nn.Module, token_lists: list[list[int]], sites: list[ProbeSite],
+                     batch_size: int = 8) -> torch.Tensor:
+    """The model's top-1 prediction at every site, shape (len(sites),).
+
+    A story longer than the model's context is read in windows of ``context_length`` tokens that
+    start every quarter context; each site is predicted from the window that gives it the most
+    context (at least three quarters of the context length).
+    """
+    device = next(model.parameters()).device
+    ctx = model.cfg["context_length"] if hasattr(model, "cfg") else 256
+    stride = max(1, ctx // 4)
+    windows: dict[tuple[int, int], list[int]] = {}  # (story, start) -> indices of the sites it predicts
+    for i, site in enumerate(sites):
+        start = max(0, -(-(site.position - ctx) // stride)) * stride  # smallest start whose window holds position-1
+        windows.setdefault((site.story, start), []).append(i)
+    predictions = torch.empty(len(sites), dtype=torch.long)
+    keys = sorted(windows)
+    was_training = model.training
+    model.eval()
+    try:
+        for b in range(0, len(keys), batch_size):
+            chunk = keys[b:b + batch_size]
+            rows = [token_lists[s][start:start + ctx] for s, start in chunk]
+            width = max(len(r) for r in rows)
+            batch = torch.zeros(len(rows), width, dtype=torch.long)  # padded at the end: causal, so harmless
+            for r, row in enumerate(rows):
+                batch[r, :len(row)] = torch.tensor(row)
+            logits = _logits_at(model, batch.to(device), chunk, windows, sites)
+            for key in chunk:
+                for i, row_logits in zip(windows[key], logits[key]):
+                    predictions[i] = int(row_logits.argmax())
+    finally:
+        model.train(was_training)
+    return predictions
+
+
+def _logits_at(model: nn.Module, batch: torch.Tensor, chunk: list[tuple[int, int]],
+               windows: dict[tuple[int, int], list[int]], sites: list[ProbeSite]) -> dict:
+    """Logits at the sites of each window of the batch: {window: (n_sites, vocab)}."""
+    from .training import hidden_states, supports_fast_loss
+
+    rows, cols = [], []
+    for r, key in enumerate(chunk):
+        for i in windows[key]:
+            rows.append(r)
+            cols.append(sites[i].position - 1 - key[1])  # the input position that predicts the site
+    if supports_fast_loss(model):  # a GPTModel: run the output head only where it is needed
+        hidden = hidden_states(model, batch)[rows, cols]  # (n_sites, emb_dim)
+        logits = model.out_head(hidden)  # (n_sites, vocab)
+    else:
+        logits = model(batch)[rows, cols]
+    out, n = {}, 0
+    for key in chunk:
+        out[key] = logits[n:n + len(windows[key])]
+        n += len(windows[key])
+    return out
+
+
+def run_probes(model: nn.Module, n_stories: int = PROBE_STORIES, tokenizer=None,
+               return_sites: bool = False):
+    """Accuracy of ``model`` on each probe (see the module docstring), over ``n_stories`` validation stories.
+
+    Returns ``{"counting": 0.97, "count_recall": ..., "weekday_order": ..., "name_copying": ...}``
+    (fractions in [0, 1], in the order of ``PROBES``). With ``return_sites=True`` it returns
+    ``(accuracies, sites, predictions)`` so that you can look at the individual cases.
+    The model is left in the mode (train or eval) it was in.
+    """
+    token_lists, sites = probe_sites(n_stories, tokenizer)
+    predictions = predict_at_sites(model, token_lists, sites)
+    correct = predictions == torch.tensor([site.target for site in sites])
+    accuracies = {}
+    for probe in PROBES:
+        mask = torch.tensor([site.probe == probe for site in sites])
+        accuracies[probe] = float(correct[mask].float().mean()) if mask.any() else float("nan")
+    if return_sites:
+        return accuracies, sites, predictions
+    return accuracies
+
+
+def format_probes(accuracies: dict[str, float]) -> str:
+    """One line: ``counting 97% | count_recall 91% | ...``, rounded to whole per cent."""
+    return " | ".join(f"{name} {100 * value:.0f}%" for name, value in accuracies.items())

@@ -1,0 +1,80 @@
+"""The corpus probes measure skills on held-out stories, at the right positions."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from gptbook.corpus import DAYS, NUMBERS, STORY_SEPARATOR, load_corpus
+from gptbook.probes import PROBES, format_probes, predict_at_sites, probe_sites, run_probes
+from gptbook.tokenizer import get_tokenizer
+
+
+@pytest.fixture(scope="module")
+def sites():
+    return probe_sites(12)
+
+
+def test_every_probe_has_sites_in_validation_stories(sites):
+    token_lists, found = sites
+    assert len(token_lists) == 12
+    val_stories = load_corpus("val").split(STORY_SEPARATOR)[:12]
+    train = load_corpus("train")
+    assert not any(story in train for story in val_stories)  # held out
+    for probe in PROBES:
+        assert sum(site.probe == probe for site in found) >= 5, probe
+
+
+def test_sites_hold_the_token_the_rule_determines(sites):
+    token_lists, found = sites
+    tok = get_tokenizer()
+    for site in found:
+        assert token_lists[site.story][site.position] == site.target
+        text_before = tok.decode(token_lists[site.story][1:site.position])
+        answer = site.answer.strip()
+        if site.probe == "counting":  # "..., three," -> " four"
+            previous = text_before.rstrip(",").split()[-1]
+            assert NUMBERS.index(answer) == NUMBERS.index(previous) + 1
+        elif site.probe == "weekday_order":  # the paragraph before started with the previous day
+            assert text_before.endswith("\n\nOn")
+            previous_day = text_before[:-4].rsplit("\n\nOn ", 1)[1].split(",")[0]
+            assert DAYS.index(answer) == (DAYS.index(previous_day) + 1) % 7
+        elif site.probe == "count_recall":
+            counted = text_before.rsplit("counted them: ", 1)[1].split(".")[0].split(", ")[-1]
+            assert answer == counted
+        else:  # the name was introduced earlier in the story
+            assert answer in text_before.split("\n\n")[1] or tok.decode([site.target]).strip() in text_before
+
+
+class PreviousToken(nn.Module):
+    """A fake language model whose top prediction at every position is the token it just read."""
+
+    def __init__(self, context_length: int) -> None:
+        super().__init__()
+        self.cfg = {"context_length": context_length}
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, idx):
+        return nn.functional.one_hot(idx, 50257).float() + 0 * self.dummy
+
+
+@pytest.mark.parametrize("context_length", [256, 64])
+def test_each_site_is_predicted_from_the_position_before_it(sites, context_length):
+    token_lists, found = sites
+    predictions = predict_at_sites(PreviousToken(context_length), token_lists, found)
+    expected = torch.tensor([token_lists[s.story][s.position - 1] for s in found])
+    assert torch.equal(predictions, expected)
+
+
+def test_run_probes_returns_an_accuracy_per_probe_and_keeps_the_mode():
+    model = PreviousToken(128).train()
+    accuracies, found, predictions = run_probes(model, n_stories=4, return_sites=True)
+    assert list(accuracies) == list(PROBES)
+    assert all(0.0 <= value <= 1.0 for value in accuracies.values())
+    assert model.training
+    assert len(found) == len(predictions)
+    assert format_probes({"counting": 0.5, "name_copying": 1.0}) == "counting 50% | name_copying 100%"
+
+
+def test_bad_story_count_is_a_clear_error():
+    with pytest.raises(ValueError, match="n_stories"):
+        probe_sites(0)
