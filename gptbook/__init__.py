@@ -17,7 +17,8 @@ Modules, in the order the course teaches them:
     corpus      the bundled story corpus (generated), loading your own text    notebooks 02, 08
     training    the loss, the training loop, the full Trainer                 notebook 08
     checkpoint  saving and loading with safetensors (never pickle)            notebook 08
-    course_model  the course's trained tiny model, cached                     notebooks 07, 08
+    probes      which of the corpus's regularities a model has learned        notebooks 08, 10
+    course_model  the course's trained tiny model, shipped with gptbook      notebooks 07, 08, 10
     weights     loading OpenAI's GPT-2 weights                                notebook 09
 
 Command lines: ``python -m gptbook.train`` and ``python -m gptbook.generate``.
@@ -40,7 +41,8 @@ from .training import (
     perplexity, plot_losses, train_model_simple,
 )
 from .checkpoint import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
-from .course_model import load_course_model
+from .course_model import course_model_info, load_course_model
+from .probes import run_probes
 
 __version__ = "0.1.0"
 
@@ -60,6 +62,8 @@ __all__ = [
     "load_checkpoint_metadata",
     "load_corpus",
     "load_course_model",
+    "course_model_info",
+    "run_probes",
     "load_text",
     "load_text_file",
     "perplexity",

@@ -1,36 +1,46 @@
-"""The course's own trained model: ``GPT_CONFIG_TINY`` trained on the bundled stories.
+"""The course's own trained model: ``GPT_CONFIG_TINY`` trained on the bundled stories, shipped with gptbook.
 
-Several notebooks want a model that has learned something (the live generation widget, the
-attention heat maps after training). ``load_course_model()`` trains one with ``Trainer`` — the
-same code as ``python -m gptbook.train`` — the first time it is called (a minute or two on a
-laptop CPU), saves it as a checkpoint in a cache folder, and loads it in a second afterwards.
+Several notebooks want a model that has learned something: the live generation widget, the
+attention heat maps after training, the logit lens and the head roles of notebook 10. That model
+was trained once, with the project's own trainer and the recipe below, and its weights ship inside
+the package (``gptbook/data/course_model.safetensors``, bf16, about 32 MB) beside a JSON file of
+metadata: the recipe, the corpus's hash, gptbook's version, the steps, tokens, wall time and
+machine of the run, the validation loss and probe accuracies of the shipped weights, and the
+losses and probes at every evaluation of the run (how the skills emerged).
 
-The cache folder is ``$GPTBOOK_CACHE`` if set, else ``~/.cache/gptbook``. Each recipe (the
-training settings, gptbook's version, the corpus) gets its own sub-folder, so a changed recipe
-never loads a stale model. Delete the folder to retrain.
+``load_course_model()`` checks the file's sha256 and loads it in about a second, offline, with no
+training, so every learner, on any machine, gets the very same weights. To train it again (an hour
+or two on a 2-core CPU)::
 
-Taught in notebooks 07 (generating text) and 08 (training).
+    gptbook train --recipe course --out runs/course-model && python -m gptbook.course_model export runs/course-model
+
+Taught in notebooks 07 (generating text), 08 (training) and 10 (inside the trained model).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
+import platform
+import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Sequence, Union
 
-from .checkpoint import META_FILE, load_checkpoint
+import torch
+
 from .model import GPTModel
-from .training import TrainConfig, Trainer
+from .training import TrainConfig
 
 #: How the shipped course model was trained: ``gptbook train --recipe course`` starts from this.
 COURSE_RECIPE = TrainConfig(
     model="tiny",
     batch_size=8,
     max_length=256,
-    max_steps=3000,  # 6.1 million tokens: about 5 passes over the 1.15 million training tokens
+    max_steps=3000,  # 6.1 million tokens: about 5 passes over the 1.13 million training tokens
     lr=2e-3,  # 3e-3 is unstable here: the loss stalls near 4.4 and greedy text is commas and newlines
     min_lr=2e-4,
     warmup_steps=100,
@@ -45,39 +55,175 @@ COURSE_RECIPE = TrainConfig(
     probe_stories=40,
 )
 
+DATA_DIR = Path(__file__).resolve().parent / "data"
+#: The shipped weights (bf16 safetensors) and their metadata.
+WEIGHTS_FILE = DATA_DIR / "course_model.safetensors"
+INFO_FILE = DATA_DIR / "course_model.json"
+#: Validation stories the shipped model's probe accuracies are measured on.
+EXPORT_PROBE_STORIES = 120
+
 
 def cache_dir() -> Path:
-    """Where trained course models are kept: ``$GPTBOOK_CACHE`` or ``~/.cache/gptbook``."""
+    """gptbook's folder for things it keeps between sessions: ``$GPTBOOK_CACHE`` or ``~/.cache/gptbook``."""
     return Path(os.environ.get("GPTBOOK_CACHE") or Path.home() / ".cache" / "gptbook").expanduser()
 
 
-def _recipe_key(recipe: TrainConfig) -> str:
-    """A short fingerprint of everything that decides the trained weights."""
-    from . import __version__
-    from .corpus import load_corpus
-
-    settings = {k: v for k, v in asdict(recipe).items() if k not in ("out_dir", "log_every", "resume")}
-    corpus = hashlib.sha256(load_corpus("all").encode("utf-8")).hexdigest()
-    blob = json.dumps({"recipe": settings, "gptbook": __version__, "corpus": corpus}, sort_keys=True)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def load_course_model(recipe: TrainConfig = COURSE_RECIPE, folder: Union[str, Path, None] = None,
-                      verbose: bool = True) -> GPTModel:
-    """Return the course's trained tiny GPT in eval mode, training and caching it on first use.
+def course_model_info() -> dict[str, Any]:
+    """The shipped course model's metadata: recipe, corpus hash, run figures, probes, history."""
+    if not INFO_FILE.is_file():
+        raise FileNotFoundError(
+            f"the course model's metadata {INFO_FILE.name} is missing from {DATA_DIR}; reinstall gptbook "
+            "(pip install -e . from the repository, or the Colab setup cell) to get the shipped model back"
+        )
+    return json.loads(INFO_FILE.read_text(encoding="utf-8"))
+
+
+def load_course_model(verify: bool = True) -> GPTModel:
+    """Return the course's trained tiny GPT (fp32, eval mode), loaded from the weights shipped with gptbook.
 
     Args:
-        recipe: the training settings (default ``COURSE_RECIPE``: 160 steps of 2 x 256 tokens).
-        folder: where to cache the checkpoint (default: a sub-folder of ``cache_dir()``).
-        verbose: print the training progress when training happens.
+        verify: check the weights file's sha256 against the metadata first (a damaged or
+            half-downloaded file is refused with a ``ValueError`` instead of giving a broken model).
     """
-    target = Path(folder) if folder is not None else cache_dir() / f"course-model-{_recipe_key(recipe)}"
-    if not (target / META_FILE).is_file():
-        if verbose:
-            print(f"Training the course model once ({recipe.max_steps} steps; about a minute or two on a CPU). "
-                  "Later calls load it from the cache.", flush=True)
-        trainer = Trainer(TrainConfig(**{**asdict(recipe), "out_dir": str(target)}),
-                          log=print if verbose else (lambda message: None))
-        trainer.fit()
-        trainer.close()
-    return load_checkpoint(target).eval()
+    from safetensors.torch import load_file
+
+    info = course_model_info()
+    if not WEIGHTS_FILE.is_file():
+        raise FileNotFoundError(
+            f"the course model's weights {WEIGHTS_FILE.name} are missing from {DATA_DIR}; reinstall gptbook "
+            "(pip install -e . from the repository, or the Colab setup cell)"
+        )
+    if verify and _sha256(WEIGHTS_FILE) != info["sha256"]:
+        raise ValueError(
+            f"{WEIGHTS_FILE} does not match its recorded sha256 (the file is damaged or was replaced); "
+            "restore it with `git checkout -- gptbook/data` or reinstall gptbook"
+        )
+    state = load_file(str(WEIGHTS_FILE))  # bf16 tensors; the output head is tied to tok_emb (not stored)
+    state["out_head.weight"] = state["tok_emb.weight"]
+    model = GPTModel(info["config"])
+    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Making the shipped files from a training run (maintainers; see the module docstring)
+# ---------------------------------------------------------------------------------------------
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def _full_val_loss(model: GPTModel) -> float:
+    """Mean loss over every validation window of the bundled corpus (not only the eval batches)."""
+    from .corpus import load_corpus
+    from .tokenizer import EOT_TEXT, get_tokenizer
+    from .training import TokenWindows, model_loss
+
+    ids = torch.tensor(get_tokenizer().encode(load_corpus("val"), allowed_special={EOT_TEXT}))
+    windows = TokenWindows(ids, model.cfg["context_length"], 8, seed=0, shuffle=False)
+    total = 0.0
+    with torch.no_grad():
+        for i in range(windows.batches_per_epoch):
+            inputs, targets = windows.batch(i)
+            total += model_loss(model, inputs, targets).item()
+    return total / windows.batches_per_epoch
+
+
+def export_course_model(run_dir: Union[str, Path], wall_seconds: Optional[float] = None,
+                        out_dir: Union[str, Path] = DATA_DIR) -> dict[str, Any]:
+    """Write ``course_model.safetensors`` (bf16) and ``course_model.json`` from a finished training run.
+
+    The validation loss and probe accuracies in the metadata are measured on the bf16 weights as
+    shipped (loaded back to fp32), over the whole validation split and ``EXPORT_PROBE_STORIES`` stories.
+    """
+    from safetensors.torch import save_file
+
+    from . import __version__
+    from .checkpoint import load_checkpoint, load_checkpoint_metadata
+    from .corpus import load_corpus
+    from .probes import run_probes
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    meta = load_checkpoint_metadata(run_dir)
+    model = load_checkpoint(run_dir).eval()
+    if not model.cfg.get("tie_weights"):
+        raise ValueError("the course model must tie its output head to the token embedding (tie_weights=True)")
+    state = {k: v.detach().to(torch.bfloat16).contiguous() for k, v in model.state_dict().items()
+             if k != "out_head.weight"}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = out_dir / WEIGHTS_FILE.name
+    save_file(state, str(weights), metadata={"format": "gptbook-course-model", "tied": "out_head.weight=tok_emb.weight"})
+    shipped = GPTModel(model.cfg)
+    shipped.load_state_dict({**{k: v.float() for k, v in state.items()},
+                             "out_head.weight": state["tok_emb.weight"].float()})
+    shipped.eval()
+    history = meta.get("history", {})
+    recipe = meta.get("train_config", {})
+    tokens_per_step = recipe.get("batch_size", 0) * recipe.get("max_length", 0) * recipe.get("grad_accum_steps", 1)
+    info = {
+        "config": model.cfg,
+        "recipe": {k: v for k, v in recipe.items() if k not in ("out_dir", "resume")},
+        "command": "gptbook train --recipe course --out runs/course-model && "
+                   "python -m gptbook.course_model export runs/course-model",
+        "corpus_sha256": hashlib.sha256(load_corpus("all").encode("utf-8")).hexdigest(),
+        "gptbook_version": __version__,
+        "steps": int(meta.get("step", 0)),
+        "tokens": int(meta.get("step", 0)) * tokens_per_step,
+        "wall_seconds": wall_seconds,
+        "machine": _machine(),
+        "trained_on": time.strftime("%Y-%m-%d"),
+        "val_loss": round(_full_val_loss(shipped), 4),
+        "probes": {k: round(v, 4) for k, v in run_probes(shipped, n_stories=EXPORT_PROBE_STORIES).items()},
+        "probe_stories": EXPORT_PROBE_STORIES,
+        "history": {
+            "val_steps": history.get("val_steps", []),
+            "val_losses": [round(v, 4) for v in history.get("val_losses", [])],
+            "val_probes": history.get("val_probes", []),
+            "train_steps": history.get("steps", [])[::10],
+            "train_losses": [round(v, 4) for v in history.get("train_losses", [])[::10]],
+        },
+        "dtype": "bfloat16",
+        "sha256": _sha256(weights),
+        "bytes": weights.stat().st_size,
+    }
+    (out_dir / INFO_FILE.name).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    return info
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m gptbook.course_model export RUN_DIR [--wall-seconds S]``: write the shipped files."""
+    parser = argparse.ArgumentParser(prog="python -m gptbook.course_model",
+                                     description="Write the shipped course model from a training run.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    export = sub.add_parser("export", help="write gptbook/data/course_model.{safetensors,json} from RUN_DIR")
+    export.add_argument("run_dir", help="the --out folder of `gptbook train --recipe course`")
+    export.add_argument("--wall-seconds", type=float, default=None, help="the training run's wall time, to record")
+    export.add_argument("--out-dir", default=str(DATA_DIR), help="where to write (default: the package's data folder)")
+    args = parser.parse_args(argv)
+    try:
+        info = export_course_model(args.run_dir, args.wall_seconds, args.out_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: info[k] for k in ("steps", "tokens", "val_loss", "probes", "bytes", "sha256")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

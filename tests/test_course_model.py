@@ -1,31 +1,96 @@
-"""The course model is trained once, cached, and loaded from the cache afterwards."""
+"""The course model ships with gptbook: the same verified weights everywhere, loaded with no training."""
 
-from dataclasses import replace
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, replace
 
+import pytest
 import torch
 
 from gptbook import course_model
-from gptbook.course_model import COURSE_RECIPE, load_course_model
-
-QUICK = replace(COURSE_RECIPE, model_overrides={"emb_dim": 32, "n_heads": 2, "n_layers": 1, "context_length": 32},
-                batch_size=2, max_length=32, max_steps=3, eval_every=3, eval_batches=1, sample_tokens=5)
-
-
-def test_trains_once_then_loads_the_same_weights_from_the_cache(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("GPTBOOK_CACHE", str(tmp_path))
-    first = load_course_model(QUICK)
-    assert "Training the course model once" in capsys.readouterr().out
-    assert not first.training and first.cfg["emb_dim"] == 32
-
-    def must_not_train(*args, **kwargs):
-        raise AssertionError("the cached model should have been loaded")
-
-    monkeypatch.setattr(course_model, "Trainer", must_not_train)
-    second = load_course_model(QUICK)
-    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
-        assert torch.equal(a, b), name
+from gptbook.config import GPT_CONFIG_TINY
+from gptbook.corpus import load_corpus
+from gptbook.course_model import COURSE_RECIPE, course_model_info, export_course_model, load_course_model
+from gptbook.probes import PROBES, run_probes
+from gptbook.training import TrainConfig, Trainer
 
 
-def test_a_changed_recipe_gets_its_own_cache_folder():
-    assert course_model._recipe_key(QUICK) != course_model._recipe_key(replace(QUICK, max_steps=4))
-    assert course_model._recipe_key(QUICK) == course_model._recipe_key(replace(QUICK, out_dir="elsewhere"))
+@pytest.fixture(scope="module")
+def shipped():
+    return load_course_model()
+
+
+def test_loads_the_shipped_tiny_model_in_eval_mode(shipped):
+    assert not shipped.training
+    assert {k: shipped.cfg[k] for k in GPT_CONFIG_TINY} == GPT_CONFIG_TINY
+    assert shipped.out_head.weight is shipped.tok_emb.weight  # the head stays tied
+    # exactly the shipped bf16 values, whatever the machine: nothing was trained or rounded here
+    for name, p in shipped.state_dict().items():
+        assert p.dtype == torch.float32 and torch.equal(p, p.bfloat16().float()), name
+
+
+def test_metadata_describes_the_run_that_made_it():
+    info = course_model_info()
+    expected_recipe = {k: v for k, v in json.loads(json.dumps(asdict(COURSE_RECIPE))).items()
+                       if k not in ("out_dir", "resume")}
+    assert info["recipe"] == expected_recipe  # retrain when the recipe changes
+    assert info["corpus_sha256"] == hashlib.sha256(load_corpus("all").encode()).hexdigest()  # ... or the corpus
+    assert info["steps"] == COURSE_RECIPE.max_steps
+    assert info["tokens"] == COURSE_RECIPE.max_steps * COURSE_RECIPE.batch_size * COURSE_RECIPE.max_length
+    assert info["wall_seconds"] > 0 and info["machine"] and info["gptbook_version"]
+    assert info["bytes"] <= 40 * 1024 ** 2
+    history = info["history"]
+    assert len(history["val_steps"]) == len(history["val_losses"]) == len(history["val_probes"]) >= 4
+    assert [p["step"] for p in history["val_probes"]] == history["val_steps"]
+    assert set(info["probes"]) == set(PROBES)
+
+
+def test_it_has_learned_the_corpus_regularities(shipped):
+    """The issue's goals, on validation stories the model never saw."""
+    info = course_model_info()
+    assert info["probes"]["counting"] >= 0.95
+    assert info["probes"]["count_recall"] >= 0.90
+    assert info["val_loss"] < 1.0  # the unigram entropy of the corpus is about 5.2 nats
+    # the recorded accuracies are what this machine measures too (a few flips of rounding at most)
+    here = run_probes(shipped, n_stories=course_model.EXPORT_PROBE_STORIES)
+    for name in PROBES:
+        assert here[name] == pytest.approx(info["probes"][name], abs=0.02), name
+
+
+def test_a_damaged_weights_file_is_refused(tmp_path, monkeypatch):
+    weights, info = tmp_path / "course_model.safetensors", tmp_path / "course_model.json"
+    shutil.copy(course_model.WEIGHTS_FILE, weights)
+    shutil.copy(course_model.INFO_FILE, info)
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    monkeypatch.setattr(course_model, "WEIGHTS_FILE", weights)
+    monkeypatch.setattr(course_model, "INFO_FILE", info)
+    with pytest.raises(ValueError, match="sha256"):
+        load_course_model()
+
+
+def test_missing_files_say_how_to_get_them_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(course_model, "INFO_FILE", tmp_path / "nothing.json")
+    with pytest.raises(FileNotFoundError, match="reinstall gptbook"):
+        load_course_model()
+
+
+def test_export_writes_what_load_reads(tmp_path, monkeypatch):
+    quick = replace(COURSE_RECIPE, model_overrides={"emb_dim": 32, "n_heads": 2, "n_layers": 1, "context_length": 32},
+                    batch_size=2, max_length=32, max_steps=3, eval_every=3, eval_batches=1, sample_tokens=5,
+                    probe_stories=2, out_dir=str(tmp_path / "run"))
+    trainer = Trainer(TrainConfig(**asdict(quick)), log=lambda message: None)
+    trainer.fit()
+    trainer.close()
+    monkeypatch.setattr(course_model, "EXPORT_PROBE_STORIES", 2)
+    info = export_course_model(tmp_path / "run", wall_seconds=12.5, out_dir=tmp_path / "data")
+    assert info["steps"] == 3 and info["tokens"] == 3 * 2 * 32 and info["wall_seconds"] == 12.5
+    monkeypatch.setattr(course_model, "WEIGHTS_FILE", tmp_path / "data" / "course_model.safetensors")
+    monkeypatch.setattr(course_model, "INFO_FILE", tmp_path / "data" / "course_model.json")
+    loaded = load_course_model()
+    for name, p in trainer.model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], p.detach().bfloat16().float()), name
+    assert course_model.main(["export", str(tmp_path / "no-such-run"), "--out-dir", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
