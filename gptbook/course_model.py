@@ -206,8 +206,42 @@ def export_course_model(run_dir: Union[str, Path], wall_seconds: Optional[float]
     return info
 
 
+def course_model_report(info: Optional[dict[str, Any]] = None) -> str:
+    """The shipped model's figures as a Markdown page: the run, the final figures, and how skills emerged."""
+    from .probes import PROBES
+
+    info = info or course_model_info()
+    r = info["recipe"]
+    minutes = f"{info['wall_seconds'] / 60:.0f} min" if info.get("wall_seconds") else "not recorded"
+    lines = [
+        "| | |", "|---|---|",
+        f"| command | `{info['command']}` |",
+        f"| model | `{r['model']}`: {info['config']['n_layers']} blocks of width {info['config']['emb_dim']}, "
+        f"{info['config']['n_heads']} heads, context {info['config']['context_length']}, tied head |",
+        f"| training | {info['steps']:,} steps of {r['batch_size']} x {r['max_length']} tokens = {info['tokens']:,} tokens; "
+        f"AdamW, peak lr {r['lr']}, warm-up {r['warmup_steps']}, cosine to {r['min_lr']}; seed {r['seed']} |",
+        f"| wall time | {minutes} on {info['machine']} (shared with other jobs) |",
+        f"| shipped weights | {info['dtype']}, {info['bytes'] / 1e6:.1f} MB, sha256 `{info['sha256'][:16]}...` |",
+        f"| validation loss | {info['val_loss']:.3f} (whole validation split, shipped weights) |",
+        "| probe accuracies | " + ", ".join(f"{k} **{100 * info['probes'][k]:.0f} %**" for k in PROBES)
+        + f" ({info['probe_stories']} validation stories) |",
+        "", "How the skills emerged (validation loss and probes at each evaluation of the run, "
+        f"{r['probe_stories']} stories each):", "",
+        "| step | tokens | val loss | " + " | ".join(PROBES) + " |",
+        "|---:|---:|---:|" + "---:|" * len(PROBES),
+    ]
+    tokens_per_step = info["tokens"] // max(info["steps"], 1)
+    probes_at = {p["step"]: p for p in info["history"]["val_probes"]}
+    for step, loss in zip(info["history"]["val_steps"], info["history"]["val_losses"]):
+        p = probes_at.get(step, {})
+        lines.append(f"| {step:,} | {step * tokens_per_step:,} | {loss:.3f} | "
+                     + " | ".join(f"{100 * p[k]:.0f} %" if k in p else "" for k in PROBES) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m gptbook.course_model export RUN_DIR [--wall-seconds S]``: write the shipped files."""
+    """``python -m gptbook.course_model export RUN_DIR [--wall-seconds S]`` writes the shipped files;
+    ``python -m gptbook.course_model report`` prints their figures as Markdown."""
     parser = argparse.ArgumentParser(prog="python -m gptbook.course_model",
                                      description="Write the shipped course model from a training run.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -215,7 +249,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     export.add_argument("run_dir", help="the --out folder of `gptbook train --recipe course`")
     export.add_argument("--wall-seconds", type=float, default=None, help="the training run's wall time, to record")
     export.add_argument("--out-dir", default=str(DATA_DIR), help="where to write (default: the package's data folder)")
+    sub.add_parser("report", help="print the shipped model's figures as Markdown")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        print(course_model_report(), end="")
+        return 0
     try:
         info = export_course_model(args.run_dir, args.wall_seconds, args.out_dir)
     except (FileNotFoundError, ValueError) as exc:
