@@ -112,9 +112,10 @@ def exercises() -> dict[str, Exercise]:
 def _get(exercise_id: Any) -> Exercise:
     known = exercises()
     if not isinstance(exercise_id, str) or exercise_id not in known:
+        padded = exercise_id.zfill(4) if isinstance(exercise_id, str) else None
+        guess = f"did you mean {padded!r}? " if padded in known else ""
         raise ValueError(
-            f"there is no exercise {exercise_id!r}; use an id such as {next(iter(known))!r} "
-            f"(all of them: {', '.join(known)})"
+            f"there is no exercise {exercise_id!r}; {guess}the ids are notebook.number: {', '.join(known)}"
         )
     return known[exercise_id]
 
