@@ -630,7 +630,7 @@ def fig_attention_pipeline() -> Svg:
                 size=15, sub_size=12)
     s.shape(shx, ctx.cy - 10, "(b, h, T, head_dim)", size=12.5)
     y = ctx.bottom + 24
-    cat = s.box(sx0, y, sw_, 44, "norm", "Concatenate heads", ".transpose(1, 2).view(b, T, d_out)",
+    cat = s.box(sx0, y, sw_, 44, "norm", "Concatenate heads", ".transpose(1, 2).reshape(b, T, d_out)",
                 size=14.5, sub_mono=True, sub_size=11.5)
     s.shape(shx, cat.cy, "(b, T, d_out)")
     y = cat.bottom + 24
