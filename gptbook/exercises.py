@@ -403,8 +403,9 @@ def _evaluate(exercise: Exercise, answer: Any, budget: _Budget) -> CheckResult:
             first_problem = first_problem or f"Case {case.label!r}: your code raised {_error_text(out.error)}"
             continue
         if out.value is None and cases and case is cases[0]:
-            return _not_answered(exercise, f"{exercise.name} returns None so far. Write {exercise.expects}, "
-                                           "run its cell, then run this check again.")
+            what = f"{answer.__name__}.forward" if exercise.kind == "class" else getattr(answer, "__name__", "it")
+            return _not_answered(exercise, f"{what} returns None so far: replace the ... with your code, "
+                                           "run the cell, then run this check again.")
         problem = compare(_reference_value(exercise, case), out.value, exercise.atol, exercise.rtol)
         if problem:
             first_problem = first_problem or f"Case {case.label!r}: {problem}."

@@ -2,8 +2,10 @@
 one, to name the common mistakes, and never to crash or hang on whatever they hand it."""
 
 import html
+import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -240,3 +242,21 @@ def test_an_unwritable_cache_folder_does_not_spoil_the_check(tmp_path, monkeypat
 
 def test_check_is_importable_from_gptbook():
     assert gptbook.check is check and "check" in gptbook.__all__
+
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PLACED = {"01", "02", "03", "04", "05", "06"}  # notebooks whose exercises carry their checks (07-09: to place)
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] in PLACED], ids=lambda p: p.stem)
+def test_every_exercise_of_a_notebook_ends_with_its_check_in_learner_state(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    checks = {}
+    for cell in cells:
+        text = "".join(cell["source"])
+        for exercise_id in re.findall(r'^check\("(\d\d\.\d+)"', text, re.M):
+            checks[exercise_id] = cell
+    assert set(checks) == {ex.id for ex in ALL if ex.notebook == path.name[:2]}
+    for exercise_id, cell in checks.items():
+        shown = "".join("".join(o.get("data", {}).get("text/plain", "")) for o in cell["outputs"])
+        assert shown.startswith(f"· {exercise_id} · ") and "not answered yet" in shown, (exercise_id, shown)
