@@ -35,10 +35,11 @@ def _ids(seed: int, high: int, *shape: int) -> torch.Tensor:
 
 
 def _run_module(reference_cls, takes_cfg: bool = False):
-    """Build the learner's class and the reference with the same arguments, copy the reference's
-    (randomised) weights into the learner's module by name, and run it."""
+    """How a class answer runs: build it with the case's arguments, copy the reference's (randomised)
+    weights into it by name, and call it. ``run.prepare`` builds the reference once, outside the time
+    budget."""
 
-    def run(answer, args):
+    def prepare(args):
         ctor, seed, inputs = args
         torch.manual_seed(seed)
         ref = reference_cls(ctor) if takes_cfg else reference_cls(**ctor)
@@ -49,8 +50,12 @@ def _run_module(reference_cls, takes_cfg: bool = False):
                     p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen))
                 elif name.endswith(("shift", "bias")):
                     p.copy_(0.2 * torch.randn(p.shape, generator=gen))
+        return ctor, ref.state_dict(), inputs
+
+    def run(answer, args):
+        ctor, want, inputs = args
         mine = answer(ctor) if takes_cfg else answer(**ctor)
-        want, have = ref.state_dict(), mine.state_dict()
+        have = mine.state_dict()
         missing = [k for k in want if k not in have]
         extra = [k for k in have if k not in want]
         if missing or extra:
@@ -68,6 +73,7 @@ def _run_module(reference_cls, takes_cfg: bool = False):
         with torch.no_grad():
             return mine(*inputs)
 
+    run.prepare = prepare
     return run
 
 
