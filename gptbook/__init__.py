@@ -20,6 +20,7 @@ Modules, in the order the course teaches them:
     probes      which of the corpus's regularities a model has learned        notebooks 08, 10
     course_model  the course's trained tiny model, shipped with gptbook      notebooks 07, 08, 10
     weights     loading OpenAI's GPT-2 weights                                notebook 09
+    exercises   check("04.1", answer): exercises that check themselves     every notebook
 
 Command lines: ``python -m gptbook.train`` and ``python -m gptbook.generate``.
 
@@ -43,6 +44,7 @@ from .training import (
 from .checkpoint import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
 from .course_model import course_model_info, load_course_model
 from .probes import run_probes
+from .exercises import check, hint, progress, solution
 
 __version__ = "0.1.0"
 
@@ -52,12 +54,14 @@ __all__ = [
     "TrainConfig",
     "Trainer",
     "calc_loss_batch",
+    "check",
     "calc_loss_loader",
     "corpus_stats",
     "create_dataloader_v1",
     "create_train_val_loaders",
     "evaluate_model",
     "generate_and_print_sample",
+    "hint",
     "load_checkpoint",
     "load_checkpoint_metadata",
     "load_corpus",
@@ -68,7 +72,9 @@ __all__ = [
     "load_text_file",
     "perplexity",
     "plot_losses",
+    "progress",
     "save_checkpoint",
+    "solution",
     "train_model_simple",
     "train_val_split",
     "unigram_entropy",

@@ -630,7 +630,7 @@ def fig_attention_pipeline() -> Svg:
                 size=15, sub_size=12)
     s.shape(shx, ctx.cy - 10, "(b, h, T, head_dim)", size=12.5)
     y = ctx.bottom + 24
-    cat = s.box(sx0, y, sw_, 44, "norm", "Concatenate heads", ".transpose(1, 2).view(b, T, d_out)",
+    cat = s.box(sx0, y, sw_, 44, "norm", "Concatenate heads", ".transpose(1, 2).reshape(b, T, d_out)",
                 size=14.5, sub_mono=True, sub_size=11.5)
     s.shape(shx, cat.cy, "(b, T, d_out)")
     y = cat.bottom + 24
@@ -1200,6 +1200,37 @@ def fig_kv_cache() -> Svg:
     return s
 
 
+def fig_tokenizer_widget() -> Svg:
+    """What notebook 01's TokenizerWidget shows (a static picture for readers without a kernel)."""
+    text = "Type anything here: names like Akwirw, emoji 🙂, numbers 12345 or 1,000,000."
+    tokens = [("Type", 6030), ("·anything", 1997), ("·here", 994), (":", 25), ("·names", 3891), ("·like", 588),
+              ("·Ak", 9084), ("w", 86), ("ir", 343), ("w", 86), (",", 11), ("·emoji", 44805), ("·🙂", 32485),
+              (",", 11), ("·numbers", 3146), ("·123", 17031), ("45", 2231), ("·or", 393), ("·1", 352), (",", 11),
+              ("000", 830), (",", 11), ("000", 830), (".", 13)]
+    colours = ["#fde2a8", "#c7e6c1", "#bfdcf5", "#f7c6d9", "#dccdf2", "#c8ece9"]  # viz.TOKEN_COLOURS
+    W, H = 900, 300
+    s = Svg("tokenizer_widget", W, H,
+            "The tokenizer widget of notebook 01",
+            f"A text box holding '{text}'; below it the line '75 characters → 24 tokens' and the text split "
+            "into 24 coloured token boxes, each with its GPT-2 token ID underneath: "
+            + ", ".join(f"{t.replace('·', ' ')!r} {i}" for t, i in tokens) + ".")
+    s.heading("TokenizerWidget: type, and see the tokens as you type",
+              "A picture of the widget in a running notebook (spaces shown as ·)")
+    s.rect(30, 76, W - 60, 64, fill="#ffffff", stroke="#9ca3af", rx=2, sw=1)
+    s.text(40, 96, text, size=14, anchor="start")
+    s.text(30, 162, "75 characters → 24 tokens", size=13, anchor="start", colour=MUTED)
+    x, y = 30.0, 180.0
+    for n, (tok, tid) in enumerate(tokens):
+        w = max(text_width(tok, 14, mono=True), text_width(str(tid), 10, mono=True)) + 8
+        if x + w > W - 30:
+            x, y = 30.0, y + 46
+        s.rect(x, y, w, 40, fill=colours[n % len(colours)], stroke=None, rx=3)
+        s.text(x + w / 2, y + 13, tok, size=14, mono=True)
+        s.text(x + w / 2, y + 31, str(tid), size=10, mono=True, colour=MUTED)
+        x += w + 3
+    return s
+
+
 FIGURES = {
     "gpt_architecture": fig_gpt_architecture,
     "transformer_block": fig_transformer_block,
@@ -1211,6 +1242,7 @@ FIGURES = {
     "generation_loop": fig_generation_loop,
     "training_loop": fig_training_loop,
     "kv_cache": fig_kv_cache,
+    "tokenizer_widget": fig_tokenizer_widget,
 }
 
 

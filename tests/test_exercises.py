@@ -1,0 +1,270 @@
+"""Exercises that check themselves: a learner relies on the check to tell a right answer from a wrong
+one, to name the common mistakes, and never to crash or hang on whatever they hand it."""
+
+import html
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import gptbook
+from gptbook import FeedForward, LayerNorm, MultiHeadAttention, TransformerBlock, hint, progress, solution
+from gptbook.exercises import exercises
+
+EXERCISES = exercises()
+ALL = list(EXERCISES.values())
+MISTAKES = [(ex.id, m) for ex in ALL for m in ex.mistakes if m.answer is not None]
+
+
+@pytest.fixture(autouse=True)
+def cache_in_tmp(tmp_path, monkeypatch):
+    """Progress goes to a temporary cache folder, never to the home folder."""
+    monkeypatch.setenv("GPTBOOK_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def text(result):
+    return repr(result)
+
+
+def check(exercise_id, *answer, time_limit=600.0):
+    """The check as a learner runs it; a long time limit, so that a busy machine cannot fail a right answer
+    (the garbage test below sets a short one on purpose)."""
+    return gptbook.check(exercise_id, *answer, time_limit=time_limit)
+
+
+def test_every_notebook_has_at_least_two_exercises():
+    per_notebook = {f"{i:02d}": 0 for i in range(1, 10)}
+    for ex in ALL:
+        per_notebook[ex.notebook] += 1
+    assert all(n >= 2 for n in per_notebook.values()), per_notebook
+
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda e: e.id)
+def test_the_reference_passes(ex):
+    result = check(ex.id, ex.reference)
+    assert result.passed, text(result)
+    assert text(result).startswith(f"✔ {ex.id}")
+
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda e: e.id)
+def test_the_written_solution_passes(ex):
+    scope = {"torch": torch, "nn": nn, "F": F, "math": math, "MultiHeadAttention": MultiHeadAttention,
+             "FeedForward": FeedForward, "LayerNorm": LayerNorm, "TransformerBlock": TransformerBlock}
+    exec(ex.solution, scope)
+    result = check(ex.id, scope[ex.name])
+    assert result.passed, text(result)
+
+
+@pytest.mark.parametrize("exercise_id, mistake", MISTAKES, ids=lambda x: x if isinstance(x, str) else "")
+def test_each_common_mistake_is_caught_and_named_with_its_hint(exercise_id, mistake):
+    result = check(exercise_id, mistake.answer)
+    assert not result.passed
+    assert result.mistake is mistake, text(result)
+    assert mistake.name in text(result) and mistake.hint in text(result)
+    assert html.escape(mistake.name) in result._repr_html_()
+
+
+# Mistakes recognised by the error they raise, written out as a learner would.
+def text_to_ids_without_allowed_special(text, tokenizer):
+    return torch.tensor(tokenizer.encode(text)).unsqueeze(0)
+
+
+def embeddings_indexed_by_token(token_ids, tok_emb, pos_emb):
+    return tok_emb(token_ids) + pos_emb(token_ids)
+
+
+class ViewWithoutContiguous(MultiHeadAttention):
+    def forward(self, x):
+        b, T, _ = x.shape
+        split = lambda t: t.view(b, T, self.num_heads, self.head_dim).transpose(1, 2)  # noqa: E731
+        q, k, v = split(self.W_query(x)), split(self.W_key(x)), split(self.W_value(x))
+        scores = (q @ k.transpose(2, 3)).masked_fill(self.mask[:T, :T], float("-inf"))
+        context = torch.softmax(scores / self.head_dim**0.5, dim=-1) @ v
+        return self.out_proj(context.transpose(1, 2).view(b, T, self.d_out))  # no .contiguous()
+
+
+def greedy_without_crop(model, idx, max_new_tokens, context_size):
+    for _ in range(max_new_tokens):
+        logits = model(idx)[:, -1, :]
+        idx = torch.cat((idx, logits.argmax(dim=-1, keepdim=True)), dim=1)
+    return idx
+
+
+def loss_without_flatten(model, token_ids):
+    return F.cross_entropy(model(token_ids[:, :-1]), token_ids[:, 1:])
+
+
+@pytest.mark.parametrize("exercise_id, answer, fragment", [
+    ("01.1", text_to_ids_without_allowed_special, "<|endoftext|> is not allowed"),
+    ("03.1", embeddings_indexed_by_token, "indexed with the token IDs"),
+    ("04.2", ViewWithoutContiguous, "non-contiguous"),
+    ("07.1", greedy_without_crop, "not cropped"),
+    ("08.1", loss_without_flatten, "not flattened"),
+], ids=["01.1", "03.1", "04.2", "07.1", "08.1"])
+def test_mistakes_that_raise_are_named_and_the_error_is_shown(exercise_id, answer, fragment):
+    result = check(exercise_id, answer)
+    assert not result.passed and result.mistake is not None and fragment in result.mistake.name, text(result)
+    assert "your code raised" in text(result)
+
+
+def test_a_wrong_answer_says_where_and_by_how_much():
+    result = check("04.1", EXERCISES["04.1"].mistakes[0].answer)
+    assert re.search(r"wrong values: \d+ of 48 differ; the largest difference is [\d.]+ at \[\d, \d, \d\] "
+                     r"\(expected -?[\d.]+, got -?[\d.]+\)", text(result)), text(result)
+
+
+def test_a_wrong_shape_says_expected_and_got():
+    result = check("01.1", lambda t, tok: torch.tensor(tok.encode(t, allowed_special={"<|endoftext|>"})))
+    assert "wrong shape: expected (1, 4), got (4,)" in text(result)
+
+
+def test_a_wrong_dtype_is_named():
+    result = check("04.1", lambda q, k, v: torch.zeros(q.shape, dtype=torch.long))
+    assert "wrong dtype: expected torch.float32, got torch.int64" in text(result)
+
+
+def raises(*args, **kwargs):
+    raise RuntimeError("my own bug")
+
+
+def loops(*args, **kwargs):
+    while True:
+        try:
+            pass
+        except Exception:  # a learner's catch-all does not swallow the time limit
+            pass
+
+
+class RaisingModule(nn.Module):
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError("my own bug")
+
+
+class LoopingModule(nn.Module):
+    def __init__(self, *args, **kwargs):
+        while True:
+            pass
+
+
+def garbage_for(ex):
+    if ex.kind == "class":
+        return [None, "a string", RaisingModule, LoopingModule, RaisingModule.__new__(RaisingModule)]
+    return [None, "a string", raises, loops, 42]
+
+
+@pytest.mark.parametrize("ex", ALL, ids=lambda e: e.id)
+def test_garbage_gets_a_message_never_a_traceback(ex):
+    for answer in garbage_for(ex):
+        result = check(ex.id, answer, time_limit=0.5)  # must not raise
+        assert not result.passed
+        out = text(result)
+        assert out.startswith(("✘ ", "· ")) and "Traceback" not in out
+        if answer is None:
+            assert result.status == "not answered" and "not answered yet" in out
+        elif answer in (raises, RaisingModule):
+            assert "your code raised RuntimeError: my own bug" in out
+        elif answer in (loops, LoopingModule):
+            assert result.status == "timeout" and "still running after 0.5 s" in out
+        else:
+            assert result.status == "invalid" and "Expected " in out
+
+
+def test_the_time_limit_leaves_no_tracer_behind():
+    before = __import__("sys").gettrace()
+    check("04.1", loops, time_limit=0.2)
+    assert __import__("sys").gettrace() is before
+
+
+def test_a_template_still_returning_none_is_not_answered_yet():
+    def my_causal_attention(queries, keys, values):
+        ...  # your code here
+
+    class MyMHA(nn.Module):
+        def __init__(self, d_in, d_out, context_length, dropout, num_heads, qkv_bias=False):
+            super().__init__()
+            ref = MultiHeadAttention(d_in, d_out, context_length, dropout, num_heads, qkv_bias)
+            self.W_query, self.W_key, self.W_value, self.out_proj = ref.W_query, ref.W_key, ref.W_value, ref.out_proj
+
+        def forward(self, x):
+            ...  # your code here
+
+    for exercise_id, answer in [("04.1", my_causal_attention), ("04.2", MyMHA)]:
+        result = check(exercise_id, answer)
+        assert result.status == "not answered", text(result)
+        assert text(result).splitlines()[0] == f"· {exercise_id} · {EXERCISES[exercise_id].title}: not answered yet"
+
+
+def test_without_an_answer_the_name_is_looked_up_in_the_callers_scope():
+    result = gptbook.check("04.1")
+    assert result.status == "not answered" and "Nothing called my_causal_attention is defined yet" in text(result)
+    my_causal_attention = EXERCISES["04.1"].reference  # noqa: F841  (found by name)
+    assert gptbook.check("04.1").passed
+
+
+def test_the_output_is_plain_text_and_html():
+    result = check("02.2", None)
+    assert "not answered yet" in repr(result)
+    page = result._repr_html_()
+    assert "<details><summary>Solution</summary>" in page and "math.ceil" in page
+
+
+def test_hints_come_in_steps_and_end_with_the_solution():
+    n = len(EXERCISES["05.2"].hints)
+    shown = [repr(hint("05.2")) for _ in range(n + 1)]
+    assert shown[0].startswith(f"Hint 1 of {n}") and shown[1].startswith(f"Hint 2 of {n}")
+    assert shown[-1].startswith("Solution of 05.2") and "0.044715" in shown[-1]
+    assert repr(hint("05.2", 1)) == shown[0]
+    assert "0.044715" in repr(solution("05.2"))
+
+
+def test_an_unknown_exercise_is_a_value_error_that_lists_the_ids():
+    with pytest.raises(ValueError, match="there is no exercise '4.1'; did you mean '04.1'"):
+        check("4.1", None)
+
+
+def test_passes_are_kept_in_the_cache_folder_and_listed(cache_in_tmp):
+    assert "Exercises passed: 0 of" in repr(progress())
+    check("05.2", EXERCISES["05.2"].reference)
+    check("04.1", EXERCISES["04.1"].mistakes[0].answer)  # a failure is not recorded
+    assert (cache_in_tmp / "exercises.json").exists()
+    listing = repr(progress())
+    assert "Exercises passed: 1 of" in listing
+    assert re.search(r"✔ 05\.2 ", listing) and re.search(r"· 04\.1 ", listing)
+    assert "✔" in progress()._repr_html_()
+
+
+def test_an_unwritable_cache_folder_does_not_spoil_the_check(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("GPTBOOK_CACHE", str(blocker / "cache"))
+    assert check("05.2", EXERCISES["05.2"].reference).passed
+
+
+def test_check_is_importable_from_gptbook():
+    from gptbook.exercises import check as the_check
+
+    assert gptbook.check is the_check and "check" in gptbook.__all__
+
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+PLACED = {"01", "02", "03", "04", "05", "06"}  # notebooks whose exercises carry their checks (07-09: to place)
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] in PLACED], ids=lambda p: p.stem)
+def test_every_exercise_of_a_notebook_ends_with_its_check_in_learner_state(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    checks = {}
+    for cell in cells:
+        text = "".join(cell["source"])
+        for exercise_id in re.findall(r'^check\("(\d\d\.\d+)"', text, re.M):
+            checks[exercise_id] = cell
+    assert set(checks) == {ex.id for ex in ALL if ex.notebook == path.name[:2]}
+    for exercise_id, cell in checks.items():
+        shown = "".join("".join(o.get("data", {}).get("text/plain", "")) for o in cell["outputs"])
+        assert shown.startswith(f"· {exercise_id} · ") and "not answered yet" in shown, (exercise_id, shown)
