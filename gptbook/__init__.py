@@ -20,7 +20,7 @@ Modules, in the order the course teaches them:
     course_model  the course's trained tiny model, cached                     notebooks 07, 08
     weights     loading OpenAI's GPT-2 weights                                notebook 09
 
-Command lines: ``python -m gptbook.train`` and ``python -m gptbook.generate``.
+Command line: ``gptbook train`` and ``gptbook generate`` (also ``python -m gptbook ...``), in ``gptbook.cli``.
 
 ``gptbook.viz`` (matplotlib) and ``gptbook.widgets`` (ipywidgets) are imported on their own.
 """
