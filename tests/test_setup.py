@@ -298,7 +298,7 @@ def test_offline_recipe_installs_the_course_with_stock_pip(minor, wheelhouse, tm
     ran = subprocess.run(shlex.split(install), cwd=course, capture_output=True, text=True, env=env, timeout=300)
     assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
     venv_python = course / ".venv" / "bin" / "python"
-    version = subprocess.run([str(venv_python), "-c", "import importlib.metadata as m; print(m.version('gptbook'))"],
-                             capture_output=True, text=True, env=env)
-    assert version.stdout.strip() == "0.1.0"
+    code = "import importlib.metadata as m; d = m.metadata('gptbook'); print(d['Version'], d['License-Expression'])"
+    installed = subprocess.run([str(venv_python), "-c", code], capture_output=True, text=True, env=env)
+    assert installed.stdout.split() == ["0.1.0", "MIT"], installed.stderr  # the license as an SPDX expression
     assert (course / ".venv" / "bin" / "gptbook").exists()  # the console script
