@@ -8,7 +8,7 @@
 Part 1, corpus: size, distinct tokens and unigram entropy of the bundled corpus, i.e. the loss of the
 best model that ignores context.
 
-Part 2, training: ``python -m gptbook.train``'s Trainer trains the course's small configuration on the
+Part 2, training: ``gptbook train``'s Trainer trains the course's small configuration on the
 bundled corpus for ``--steps`` optimizer steps (stopping early at ``--max-seconds``) in a fresh process,
 which reports its wall time, validation loss and perplexity, peak memory (max RSS) and a sample.
 
@@ -165,9 +165,9 @@ def peak_rss_mb() -> float:
 
 
 def model_config(args) -> dict:
-    from gptbook.train import _parse_overrides
+    from gptbook.cli import parse_override
 
-    return {**get_config(args.config), **_parse_overrides(args.set)}
+    return {**get_config(args.config), **dict(parse_override(item) for item in args.set)}
 
 
 def machine_line() -> str:

@@ -22,7 +22,7 @@ Modules, in the order the course teaches them:
     weights     loading OpenAI's GPT-2 weights                                notebook 09
     exercises   check("04.1", answer): exercises that check themselves     every notebook
 
-Command lines: ``python -m gptbook.train`` and ``python -m gptbook.generate``.
+Command line: ``gptbook train`` and ``gptbook generate`` (also ``python -m gptbook ...``), in ``gptbook.cli``.
 
 ``gptbook.viz`` (matplotlib) and ``gptbook.widgets`` (ipywidgets) are imported on their own.
 """

@@ -1,4 +1,4 @@
-"""Training a GPT: the loss, the classic training loop, and the full trainer behind ``python -m gptbook.train``.
+"""Training a GPT: the loss, the classic training loop, and the full trainer behind ``gptbook train``.
 
 Part 1, the classic chapter-5 functions, with the same names, arguments and results:
 
@@ -449,12 +449,54 @@ def plot_losses(epochs_seen, tokens_seen, train_losses, val_losses, *, xlabel: s
 
 
 # =============================================================================================
-# Part 3: the full trainer (used by ``python -m gptbook.train``)
+# Part 3: the full trainer (used by ``gptbook train``)
 # =============================================================================================
+
+def _check_train_config(cfg: "TrainConfig") -> None:
+    """Raise a ``ValueError`` naming the first setting of ``cfg`` that cannot work, and what it must be."""
+    def fail(name: str, what: str) -> None:
+        raise ValueError(f"TrainConfig.{name} must be {what}, got {getattr(cfg, name)!r}")
+
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def is_number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    at_least = {"batch_size": 1, "max_steps": 1, "warmup_steps": 0, "grad_accum_steps": 1, "eval_every": 1,
+                "eval_batches": 1, "save_every": 1, "log_every": 1, "sample_tokens": 0}
+    for name, low in at_least.items():
+        if not is_int(getattr(cfg, name)) or getattr(cfg, name) < low:
+            fail(name, f"a whole number >= {low}")
+    if cfg.max_length is not None and (not is_int(cfg.max_length) or cfg.max_length < 1):
+        fail("max_length", "None (the model's context length) or a whole number >= 1")
+    if not is_int(cfg.seed):
+        fail("seed", "a whole number")
+    if not is_number(cfg.lr) or cfg.lr <= 0:
+        fail("lr", "a number > 0")
+    if cfg.grad_clip is not None and (not is_number(cfg.grad_clip) or cfg.grad_clip <= 0):
+        fail("grad_clip", "a number > 0 (the largest gradient norm) or None (no clipping)")
+    for name in ("min_lr", "weight_decay", "max_seconds"):  # max_seconds may also be None (no time limit)
+        value = getattr(cfg, name)
+        if not (value is None and name == "max_seconds") and (not is_number(value) or value < 0):
+            fail(name, "a number >= 0" + (" or None (no time limit)" if name == "max_seconds" else ""))
+    if not is_number(cfg.val_fraction) or not 0 < cfg.val_fraction < 1:
+        fail("val_fraction", "a number between 0 and 1 (the share of your text kept for validation)")
+    if cfg.init not in ("gpt2", "default"):
+        fail("init", "'gpt2' (GPT-2's initialisation) or 'default' (PyTorch's)")
+    if not isinstance(cfg.model_overrides, dict):
+        fail("model_overrides", "a dict of configuration fields, e.g. {'n_layers': 2}")
+
 
 @dataclass
 class TrainConfig:
-    """Every setting of a ``Trainer`` run; the command line ``python -m gptbook.train`` fills one in."""
+    """Every setting of a ``Trainer`` run; the command line ``gptbook train`` fills one in.
+
+    Checked when it is made: a setting that cannot work raises a ``ValueError`` that names it.
+    """
+
+    def __post_init__(self) -> None:
+        _check_train_config(self)
 
     model: str = "tiny"  # a name for get_config ("tiny", "124M", "gpt2", ...)
     model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"n_layers": 2}

@@ -120,6 +120,6 @@ def test_stream_can_hand_back_the_distribution_each_token_came_from(mini_model):
 
 def test_top_level_generate_stays_the_function_after_the_command_line_is_imported():
     import gptbook
-    import gptbook.generate_cli  # noqa: F401
+    import gptbook.cli  # noqa: F401
 
     assert gptbook.generate is generate and generate.__module__ == "gptbook.generation"

@@ -270,3 +270,21 @@ def test_trainer_stops_at_the_time_budget_and_saves(tmp_path):
     assert history["steps"] == [1] and len(history["val_losses"]) == 1
     assert trainer.planned_steps() == trainer.step + 1  # the cosine is fitted to the budget: it ends now
     assert load_checkpoint_metadata(tmp_path / "run")["step"] == 1
+
+
+@pytest.mark.parametrize("setting, expected", [
+    ({"batch_size": 0}, "TrainConfig.batch_size must be a whole number >= 1, got 0"),
+    ({"max_steps": 2.5}, "TrainConfig.max_steps must be a whole number >= 1"),
+    ({"lr": -1e-3}, "TrainConfig.lr must be a number > 0"),
+    ({"lr": float("nan")}, "TrainConfig.lr must be a number > 0"),
+    ({"grad_clip": 0}, "or None (no clipping)"),
+    ({"eval_every": 0}, "TrainConfig.eval_every must be a whole number >= 1"),
+    ({"max_length": 0}, "TrainConfig.max_length must be None"),
+    ({"val_fraction": 1.0}, "TrainConfig.val_fraction must be a number between 0 and 1"),
+    ({"init": "xavier"}, "TrainConfig.init must be 'gpt2'"),
+])
+def test_train_config_refuses_a_setting_that_cannot_work(setting, expected):
+    """A batch size of 0 fails when the config is made, with the field named, not as a ZeroDivisionError later."""
+    with pytest.raises(ValueError) as error:
+        TrainConfig(**setting)
+    assert expected in str(error.value)
