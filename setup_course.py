@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         flags += ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
         say("opening JupyterLab (stop it with Ctrl+C)")
         return run(python, "-m", "jupyterlab", FIRST_NOTEBOOK, *flags, *args.extra, check=False)
-    say("preparing the course model (gptbook.load_course_model)")
+    say("checking the shipped course model (gptbook.load_course_model)")
     run(python, "-c", "from gptbook.course_model import load_course_model; load_course_model()")
     say("running the tests: the library, every notebook (nbval) and the browser test")
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
