@@ -40,7 +40,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from gptbook import GPT_CONFIG_124M, GPTModel, generate  # noqa: E402
-from gptbook.prepack import FP32_KERNELS, fp32_kernel, prepacked_linears, prepacking_available  # noqa: E402
+from gptbook.prepack import (  # noqa: E402
+    FP32_KERNELS, fp32_kernel, prepacked_bytes, prepacked_linears, prepacking_available)
 
 
 def cpu_name() -> str:
@@ -105,17 +106,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2)
 
 
-def rss_mb() -> float:
-    """This process's resident memory now, in MB (0 where /proc is missing)."""
-    try:
-        for line in open("/proc/self/status"):
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def with_fast_path(kernel: str | None):
     """``generate``'s fast path forced to one fp32 kernel, or switched off (None)."""
     if kernel is None:
@@ -129,6 +119,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=100, help="new tokens per generation (default: 100)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default: 5)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: PyTorch's choice)")
+    parser.add_argument("--generation-only", action="store_true", help="skip the forward pass and memory figures")
     parser.add_argument("--peak-memory-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_memory_child:
@@ -163,24 +154,23 @@ def main() -> None:
                 return generate(model, prompt, new_tokens)
         return run
 
+    # name -> (model, run); a model of its own for each fp32 kernel, so no round repacks weights
     other = [k for k in FP32_KERNELS if k != fp32_kernel()]
-    runs = {
-        "transformers generate, fp32": lambda: hf.generate(
-            prompt, max_new_tokens=new_tokens, do_sample=False, pad_token_id=50256),
-        "gptbook generate, fp32": lambda: generate(ours, prompt, new_tokens),
-        **{f"gptbook fp32, {k} kernel": ours_with(ours, k) for k in other},
-        "gptbook fp32, readable path": ours_with(ours, None),
-        "gptbook generate, bf16": lambda: generate(ours_bf16, prompt, new_tokens),
-        "gptbook bf16, readable path": ours_with(ours_bf16, None),
+    contenders = {
+        "transformers generate, fp32": (hf, lambda: hf.generate(
+            prompt, max_new_tokens=new_tokens, do_sample=False, pad_token_id=50256)),
+        "gptbook generate, fp32": (ours, lambda: generate(ours, prompt, new_tokens)),
+        **{f"gptbook fp32, {k} kernel": (m, ours_with(m, k)) for k in other for m in [copy.deepcopy(ours)]},
+        "gptbook fp32, readable path": (ours, ours_with(ours, None)),
+        "gptbook generate, bf16": (ours_bf16, lambda: generate(ours_bf16, prompt, new_tokens)),
+        "gptbook bf16, readable path": (ours_bf16, ours_with(ours_bf16, None)),
     }
-    bytes_per_token = {name: weight_bytes(hf if name.startswith("transformers") else
-                                          ours_bf16 if "bf16" in name else ours) for name in runs}
+    runs = {name: run for name, (_, run) in contenders.items()}
+    bytes_per_token = {name: weight_bytes(model) for name, (model, _) in contenders.items()}
 
-    outputs, first_run_mb = {}, {}
-    for name, run in runs.items():  # warm-up: packing, oneDNN's code generation
-        rss_start = rss_mb()
-        outputs[name] = run()
-        first_run_mb[name] = rss_mb() - rss_start  # what the run keeps (packed copies, caches)
+    outputs = {name: run() for name, run in runs.items()}  # warm-up: packing, oneDNN's code generation
+    kept_mb = {name: prepacked_bytes(model) / 1e6 if "readable" not in name else 0.0
+               for name, (model, _) in contenders.items()}
 
     # Interleaved rounds: a slow spell of the machine hits every contender alike.
     times: dict[str, list[float]] = {name: [] for name in runs}
@@ -207,7 +197,7 @@ def main() -> None:
         mb = bytes_per_token[name] / 1e6
         share = bytes_per_token[name] * best / bandwidth
         print(f"  {name:<30} {best:9.1f} {f'({worst:.1f}-{best:.1f})':>13} {best / hf_best:14.2f}x {mb:9.0f} "
-              f"{share:9.0%} {first_run_mb[name]:8.0f}")
+              f"{share:9.0%} {kept_mb[name]:8.0f}")
     per_round = [h / o for h, o in zip(times["transformers generate, fp32"], times["gptbook generate, fp32"])]
     per_round16 = [h / o for h, o in zip(times["transformers generate, fp32"], times["gptbook generate, bf16"])]
     print(f"  ratio within each round: fp32 {min(per_round):.2f}-{max(per_round):.2f}x, "
@@ -222,8 +212,8 @@ def main() -> None:
     first_diff = same.index(False) if False in same else len(same)
     print(f"  bf16 greedy tokens equal to fp32: {sum(same)}/{new_tokens} (identical up to token {first_diff}; "
           "random weights give nearly tied logits)")
-    print("  MB kept: resident memory added by each contender's first run (packed weights, fused copies)")
-    if args.quick:
+    print("  MB kept: copies of weights the fast path keeps while the model lives (packed, or fused query/key/value)")
+    if args.quick or args.generation_only:
         return
 
     no_cache = best_of(lambda: generate(ours, prompt, new_tokens, use_cache=False), 1)

@@ -8,9 +8,11 @@ This module cuts both, for as long as a ``with prepacked_linears(model):`` block
 - **Prepacked weights.** oneDNN (the CPU kernel library inside PyTorch) can rearrange a weight
   once ("prepack") for the CPU's vector instructions, after which a step only streams it. For
   bfloat16 this is what makes bf16 pay off at all: plain ``F.linear`` on bf16 CPU tensors
-  rearranges every weight on *every* call. For float32 the packed oneDNN kernel streams the
-  weights faster than the plain (MKL) one on the CPUs we measured, at the price of a second copy
-  of the weights in memory while the model lives (see ``fp32_kernel``).
+  rearranges every weight on *every* call. For float32, packed oneDNN streams the weights faster
+  than PyTorch's ordinary kernel (Intel's MKL) on AMD CPUs but not on Intel ones, so
+  ``fp32_kernel`` picks one by the CPU's vendor. Packed copies stay in memory while the model
+  lives (half the size of the fp32 weights in bf16, their full size in fp32 on AMD);
+  ``release_prepacked`` frees them.
 - **Fused products.** The query, key and value projections read the same input, so their weights
   are stacked and applied in one call; the feed-forward network's GELU runs inside its first
   product.
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import platform
 import weakref
 from typing import Callable, Iterator, Optional
 
@@ -47,7 +50,8 @@ from .attention import LayerKVCache, MultiHeadAttention
 from .layers import GELU, FeedForward, LayerNorm
 from .model import TransformerBlock
 
-# module -> (versions of the tensors it was packed from, kernel, weight for the kernel, bias)
+# module -> (versions of the tensors it was packed from, kernel, weight for the kernel, bias,
+#            bytes of the copies made for it)
 _PACKED: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
 
 FP32_KERNELS = ("onednn", "mkl")
@@ -72,17 +76,32 @@ def prepacking_available() -> bool:
         return False
 
 
+def _cpu_vendor() -> str:
+    """The x86 CPU's vendor string ("GenuineIntel", "AuthenticAMD"), or "" where unknown."""
+    try:
+        with open("/proc/cpuinfo") as info:  # Linux
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    processor = platform.processor()  # Windows: "AMD64 Family 25 Model 17 Stepping 1, AuthenticAMD"
+    return next((v for v in ("GenuineIntel", "AuthenticAMD") if v in processor), "")
+
+
 @functools.lru_cache(maxsize=None)
 def fp32_kernel() -> str:
     """The kernel float32 linear layers use inside ``prepacked_linears``: "onednn" or "mkl".
 
-    "onednn" (prepacked weights, one extra copy of them in memory) whenever this PyTorch has
-    oneDNN on an x86 CPU with AVX2 or better; "mkl" (PyTorch's ordinary ``F.linear``) otherwise.
-    Measured on an Intel Xeon with AVX-512 and an AMD EPYC Zen 4 (bench/RESULTS.md): the packed
-    single-row product streams the weights faster than MKL's on both.
+    The rule, from measurements of the single-row product (bench/RESULTS.md): on AMD CPUs with
+    AVX2 or better, oneDNN with prepacked weights streams them up to ~1.4x faster than MKL (Intel's
+    library, which does not use its best code paths there), so "onednn", at the price of a packed
+    copy of the weights in memory while the model lives. On Intel CPUs MKL is as fast or faster
+    and needs no copy, so "mkl" (PyTorch's ordinary ``F.linear``), as on every other CPU.
     """
     capability = torch.backends.cpu.get_cpu_capability()  # "AVX512", "AVX2", "DEFAULT", ...
-    return "onednn" if _onednn_linear_available() and capability.startswith("AVX") else "mkl"
+    amd = _cpu_vendor() == "AuthenticAMD" and capability.startswith("AVX")
+    return "onednn" if amd and _onednn_linear_available() else "mkl"
 
 
 def _versions(tensors: list[Optional[torch.Tensor]]) -> tuple:
@@ -112,10 +131,12 @@ def _pack(owner: nn.Module, layers: list[nn.Linear], tensors: list, kernel: str)
             else:
                 weight = torch.cat([m.weight.detach() for m in layers])  # (sum of out_features, in_features)
                 bias = torch.cat([m.bias.detach() for m in layers]) if all(has_bias) else None
+            copied = len(layers) > 1 or kernel == "onednn"
+            size = sum(t.numel() * t.element_size() for t in (weight, bias) if t is not None) if copied else 0
             if kernel == "onednn":
                 # batch_size=1: arrange the weight for multiplying one token vector at a time.
                 weight = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
-        entry = (versions, kernel, weight, bias)
+        entry = (versions, kernel, weight, bias, size)
         _PACKED[owner] = entry
     return entry[2], entry[3]
 
@@ -255,6 +276,12 @@ def prepacked_linears(model: nn.Module, fp32: Optional[str] = None) -> Iterator[
     finally:
         for module in patches:
             vars(module).pop("forward", None)
+
+
+def prepacked_bytes(model: nn.Module) -> int:
+    """Bytes of memory the fast path keeps for ``model`` beyond its parameters (packed or fused
+    copies of weights); ``release_prepacked(model)`` frees them."""
+    return sum(_PACKED[m][4] for m in model.modules() if m in _PACKED)
 
 
 def release_prepacked(model: Optional[nn.Module] = None) -> None:
