@@ -172,15 +172,24 @@ def main() -> None:
     kept_mb = {name: prepacked_bytes(model) / 1e6 if "readable" not in name else 0.0
                for name, (model, _) in contenders.items()}
 
+    # Each step's end, from a forward hook (it fires for both libraries): on a busy machine the
+    # quietest steps say what the hardware does, whole runs say what a user waits.
+    stamps: list[float] = []
+    for model in {id(m): m for m, _ in contenders.values()}.values():
+        model.register_forward_hook(lambda *_: stamps.append(time.perf_counter()))
+    steps: dict[str, list[float]] = {name: [] for name in runs}
+
     # Interleaved rounds: a slow spell of the machine hits every contender alike.
     times: dict[str, list[float]] = {name: [] for name in runs}
     bandwidths = [stream_bandwidth(1)]
     with torch.no_grad():
         for _ in range(rounds):
             for name, run in runs.items():
+                stamps.clear()
                 start = time.perf_counter()
                 outputs[name] = run()
                 times[name].append(time.perf_counter() - start)
+                steps[name] += [b - a for a, b in zip(stamps, stamps[1:])]  # one new token each
             bandwidths.append(stream_bandwidth(1))
     bandwidth = max(bandwidths)
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -198,6 +207,13 @@ def main() -> None:
         share = bytes_per_token[name] * best / bandwidth
         print(f"  {name:<30} {best:9.1f} {f'({worst:.1f}-{best:.1f})':>13} {best / hf_best:14.2f}x {mb:9.0f} "
               f"{share:9.0%} {kept_mb[name]:8.0f}")
+    quiet = {name: 1 / torch.tensor(t).quantile(0.2).item() for name, t in steps.items()}
+    print(f"  quietest steps (1 / the 20th-percentile time of one cached step, all rounds): "
+          + ", ".join(f"{name.replace('gptbook ', '').replace('generate, ', '')} {rate:.1f}"
+                      for name, rate in quiet.items()))
+    hf_quiet = quiet["transformers generate, fp32"]
+    print(f"  from those: fp32 {quiet['gptbook generate, fp32'] / hf_quiet:.2f}x, "
+          f"bf16 {quiet['gptbook generate, bf16'] / hf_quiet:.2f}x transformers fp32")
     per_round = [h / o for h, o in zip(times["transformers generate, fp32"], times["gptbook generate, fp32"])]
     per_round16 = [h / o for h, o in zip(times["transformers generate, fp32"], times["gptbook generate, bf16"])]
     print(f"  ratio within each round: fp32 {min(per_round):.2f}-{max(per_round):.2f}x, "
