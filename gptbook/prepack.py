@@ -26,12 +26,13 @@ This module cuts both, for as long as a ``with prepacked_linears(model):`` block
 
 The model's parameters, state dict and checkpoints stay exactly as they were, and every module
 gets its own ``forward`` back when the block ends. Packed copies are kept (weakly tied to their
-modules) and remade when a weight changes in place, even inside the block (``p.data`` changes
-are invisible to PyTorch's version counters: change weights through the parameter). Wherever the
-fast path does not apply (a GPU, gradients or dropout on, attention weights requested, another
-dtype, modules of other classes) each module runs its ordinary ``forward``. Results equal the
-ordinary ones up to rounding: in float32 the greedy tokens are the same; in bf16 GELU is applied
-before rounding to bf16 instead of after.
+modules) and remade when a weight changes in place, even inside the block (changes made through
+``p.data`` bypass PyTorch's version counters and go unseen: change the parameter itself, under
+``torch.no_grad()``). Wherever the fast path does not apply (a GPU, gradients or dropout on,
+attention weights requested, another dtype, modules of other classes, such as a learner's own
+block) each module runs its ordinary ``forward``. Results equal the ordinary ones up to rounding
+(another summation order): in float32 the greedy tokens are the same unless two logits tie to
+within ~1e-6; in bf16 GELU is applied before rounding to bf16 instead of after.
 """
 
 from __future__ import annotations
@@ -264,7 +265,7 @@ def prepacked_linears(model: nn.Module, fp32: Optional[str] = None) -> Iterator[
                 patches[module] = _block_forward(module, kernel, dtype)
                 covered.update(m for m in module.modules() if isinstance(m, nn.Linear))
         for layer in model.modules():
-            if isinstance(layer, nn.Linear) and layer not in covered:
+            if type(layer) is nn.Linear and layer not in covered:  # not a learner's subclass
                 patches[layer] = _linear_forward(layer, kernel, dtype)
     except RuntimeError:  # oneDNN refused (an unusual build): run the model as it is
         yield model
