@@ -175,6 +175,22 @@ def test_a_learners_own_block_runs_its_own_forward():
     assert torch.equal(generate(model, ids(4), 6), plain_generate(model, ids(4), 6))
 
 
+def test_a_learners_own_linear_layer_runs_its_own_forward():
+    class HalvedLinear(torch.nn.Linear):  # e.g. an adapter a learner adds to the output head
+        def forward(self, x):
+            return super().forward(x) / 2
+
+    model = model_in(torch.float32)
+    head = HalvedLinear(MINI_CONFIG["emb_dim"], MINI_CONFIG["vocab_size"], bias=False)
+    head.weight = model.out_head.weight
+    model.out_head = head
+    with torch.inference_mode():
+        plain = model(ids())
+        with prepacked_linears(model):
+            fast = model(ids())
+    assert close_fp32(fast, plain)
+
+
 def test_unknown_fp32_kernel_is_refused():
     with pytest.raises(ValueError, match="onednn"):
         with prepacked_linears(model_in(torch.float32), fp32="fastest"):
