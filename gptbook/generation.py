@@ -114,7 +114,7 @@ def generate_stream(
     seq = idx
     finished = torch.zeros(idx.shape[0], dtype=torch.bool, device=idx.device)
     cache = None
-    with prepacked_linears(model):  # bf16 on a CPU: weights pre-arranged once (see prepack.py)
+    with prepacked_linears(model):  # on a CPU: fused, prepacked products, one call per block (prepack.py)
         for _ in range(max_new_tokens):
             if use_cache and cache is not None and cache.length < seq.shape[1] <= context_size:
                 logits = model(seq[:, cache.length:], kv_cache=cache)  # only the tokens not cached yet
@@ -175,9 +175,10 @@ def generate(
         generator: a ``torch.Generator`` to draw from instead of ``seed``.
         use_cache: keep keys/values of past tokens (same tokens, much faster).
 
-    For half the memory and more speed on a CPU, pass a bf16 model (``model.to(torch.bfloat16)``
-    or ``GPTModel.from_pretrained(..., dtype=torch.bfloat16)``): its weights are then prepacked for
-    the CPU's bf16 instructions (see ``gptbook.prepack``).
+    On a CPU, generation runs the model through a faster inference path (fused, prepacked matrix
+    products; see ``gptbook.prepack``) that chooses the same tokens. For half the memory and more
+    speed, pass a bf16 model (``model.to(torch.bfloat16)`` or
+    ``GPTModel.from_pretrained(..., dtype=torch.bfloat16)``).
     """
     new_tokens = list(
         generate_stream(

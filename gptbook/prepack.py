@@ -1,35 +1,45 @@
-"""Faster bfloat16 generation on a CPU: hand the weights to oneDNN pre-arranged, and fuse a little.
+"""Faster generation on a CPU: weights arranged once for the kernels, fewer kernel calls per token.
 
 Generating one token at a time multiplies a single token vector by every weight matrix of the
-model, so a step costs about as long as it takes to read all the weights from memory, plus a
-fixed cost per kernel call. In bfloat16 the weights take half the bytes of float32; but
-``torch.nn.functional.linear`` on bf16 CPU tensors rearranges each weight for the CPU's bf16
-dot-product instructions on *every* call, which eats the saving. oneDNN (the CPU kernel
-library inside PyTorch) can do that rearranging once ("prepacking"), after which a step only
-streams the packed weights. Two fusions save kernel calls on top:
+model, so a step costs about as long as it takes to read all the weights from memory (~500 MB in
+float32 for GPT-2 small), plus a fixed cost for each of the ~300 small operations of a step.
+This module cuts both, for as long as a ``with prepacked_linears(model):`` block runs:
 
-- the query, key and value projections of an attention layer read the same input, so their
-  three weight matrices are packed side by side and applied in one call;
-- the feed-forward network's GELU runs inside its first matrix product.
+- **Prepacked weights.** oneDNN (the CPU kernel library inside PyTorch) can rearrange a weight
+  once ("prepack") for the CPU's vector instructions, after which a step only streams it. For
+  bfloat16 this is what makes bf16 pay off at all: plain ``F.linear`` on bf16 CPU tensors
+  rearranges every weight on *every* call. For float32, packed oneDNN streams the weights faster
+  than PyTorch's ordinary kernel (Intel's MKL) on AMD CPUs but not on Intel ones, so
+  ``fp32_kernel`` picks one by the CPU's vendor. Packed copies stay in memory while the model
+  lives (half the size of the fp32 weights in bf16, their full size in fp32 on AMD);
+  ``release_prepacked`` frees them.
+- **Fused products.** The query, key and value projections read the same input, so their weights
+  are stacked and applied in one call; the feed-forward network's GELU runs inside its first
+  product.
+- **A lean step.** Each transformer block runs as one function: layer norm, the fused products,
+  the key/value cache and attention, without the module calls, dropouts and reshapes in between.
 
-``prepacked_linears(model)`` is a context manager that does all this for a bf16 model on a CPU
-while the block runs, and changes nothing else:
+``gptbook.generate`` uses it by itself; learners never need to call it:
 
-    model = model.to(torch.bfloat16)
     with torch.inference_mode(), prepacked_linears(model):
         logits = model(ids)
 
-``gptbook.generate`` uses it by itself; learners never need to call it. Packed copies are kept
-(weakly tied to their modules) and remade when a weight changes; the model's parameters, state
-dict and checkpoints stay exactly as they were. Wherever the packed kernels do not apply (float32
-weights, a GPU, gradients needed, a PyTorch without oneDNN or a CPU without bf16 instructions)
-each module runs its ordinary ``forward``. Results equal the ordinary bf16 ones up to rounding
-(a different summation order; GELU applied before rounding to bf16 instead of after).
+The model's parameters, state dict and checkpoints stay exactly as they were, and every module
+gets its own ``forward`` back when the block ends. Packed copies are kept (weakly tied to their
+modules) and remade when a weight changes in place, even inside the block (changes made through
+``p.data`` bypass PyTorch's version counters and go unseen: change the parameter itself, under
+``torch.no_grad()``). Wherever the fast path does not apply (a GPU, gradients or dropout on,
+attention weights requested, another dtype, modules of other classes, such as a learner's own
+block) each module runs its ordinary ``forward``. Results equal the ordinary ones up to rounding
+(another summation order): in float32 the greedy tokens are the same unless two logits tie to
+within ~1e-6; in bf16 GELU is applied before rounding to bf16 instead of after.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import platform
 import weakref
 from typing import Callable, Iterator, Optional
 
@@ -37,28 +47,62 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import MultiHeadAttention
-from .layers import GELU, FeedForward
+from .attention import LayerKVCache, MultiHeadAttention
+from .layers import GELU, FeedForward, LayerNorm
+from .model import TransformerBlock
 
-# module -> (versions of the tensors it was packed from, packed weight, bias)
+# module -> (versions of the tensors it was packed from, kernel, weight for the kernel, bias,
+#            bytes of the copies made for it)
 _PACKED: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
 
+FP32_KERNELS = ("onednn", "mkl")
 
-def prepacking_available() -> bool:
-    """True when this PyTorch and CPU can run prepacked bf16 linear layers with oneDNN."""
+
+def _onednn_linear_available() -> bool:
     try:
         return (
             torch.backends.mkldnn.is_available()
             and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
             and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-            and torch.ops.mkldnn._is_mkldnn_bf16_supported()
         )
     except (AttributeError, RuntimeError):
         return False
 
 
-def _is_bf16_cpu(layers: list[nn.Linear]) -> bool:
-    return all(m.weight.dtype == torch.bfloat16 and m.weight.device.type == "cpu" for m in layers)
+def prepacking_available() -> bool:
+    """True when this PyTorch and CPU can run prepacked bf16 linear layers with oneDNN."""
+    try:
+        return _onednn_linear_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _cpu_vendor() -> str:
+    """The x86 CPU's vendor string ("GenuineIntel", "AuthenticAMD"), or "" where unknown."""
+    try:
+        with open("/proc/cpuinfo") as info:  # Linux
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    processor = platform.processor()  # Windows: "AMD64 Family 25 Model 17 Stepping 1, AuthenticAMD"
+    return next((v for v in ("GenuineIntel", "AuthenticAMD") if v in processor), "")
+
+
+@functools.lru_cache(maxsize=None)
+def fp32_kernel() -> str:
+    """The kernel float32 linear layers use inside ``prepacked_linears``: "onednn" or "mkl".
+
+    The rule, from measurements of the single-row product (bench/RESULTS.md): on AMD CPUs with
+    AVX2 or better, oneDNN with prepacked weights streams them up to ~1.4x faster than MKL (Intel's
+    library, which does not use its best code paths there), so "onednn", at the price of a packed
+    copy of the weights in memory while the model lives. On Intel CPUs MKL is as fast or faster
+    and needs no copy, so "mkl" (PyTorch's ordinary ``F.linear``), as on every other CPU.
+    """
+    capability = torch.backends.cpu.get_cpu_capability()  # "AVX512", "AVX2", "DEFAULT", ...
+    amd = _cpu_vendor() == "AuthenticAMD" and capability.startswith("AVX")
+    return "onednn" if amd and _onednn_linear_available() else "mkl"
 
 
 def _versions(tensors: list[Optional[torch.Tensor]]) -> tuple:
@@ -72,115 +116,157 @@ def _versions(tensors: list[Optional[torch.Tensor]]) -> tuple:
     return tuple(out)
 
 
-def _pack(owner: nn.Module, layers: list[nn.Linear], tensors: list[Optional[torch.Tensor]]) -> tuple:
-    """``(versions, packed weight, bias)``: the weights of ``layers`` stacked (out_features side by
-    side) and packed for oneDNN; ``tensors`` are their weights and biases, whose versions say when
-    the packed copy is out of date."""
+def _pack(owner: nn.Module, layers: list[nn.Linear], tensors: list, kernel: str) -> tuple:
+    """``(weight, bias)`` for ``kernel``: the weights of ``layers`` stacked (out_features side by
+    side), packed for oneDNN or plain for MKL. Kept in ``_PACKED[owner]`` until a weight changes."""
     versions = _versions(tensors)
     entry = _PACKED.get(owner)
-    if entry is None or entry[0] != versions:
+    if entry is None or entry[0] != versions or entry[1] != kernel:
         with torch.no_grad():
-            weight = torch.cat([m.weight.detach() for m in layers])  # (sum of out_features, in_features)
             has_bias = [m.bias is not None for m in layers]
             if any(has_bias) and not all(has_bias):
                 raise RuntimeError("cannot pack layers where only some have a bias")
-            bias = torch.cat([m.bias.detach() for m in layers]) if all(has_bias) else None
-            # batch_size=1: arrange the weight for multiplying one token vector at a time.
-            packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
-        entry = (versions, packed, bias)
+            if len(layers) == 1:  # no copy: the parameters themselves (detached: no module kept alive)
+                weight = layers[0].weight.detach()
+                bias = layers[0].bias.detach() if has_bias[0] else None
+            else:
+                weight = torch.cat([m.weight.detach() for m in layers])  # (sum of out_features, in_features)
+                bias = torch.cat([m.bias.detach() for m in layers]) if all(has_bias) else None
+            copied = len(layers) > 1 or kernel == "onednn"
+            size = sum(t.numel() * t.element_size() for t in (weight, bias) if t is not None) if copied else 0
+            if kernel == "onednn":
+                # batch_size=1: arrange the weight for multiplying one token vector at a time.
+                weight = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
+        entry = (versions, kernel, weight, bias, size)
         _PACKED[owner] = entry
-    return entry
+    return entry[2], entry[3]
 
 
-def _packed_linear(owner: nn.Module, layers: list[nn.Linear], activation: str = "none"):
-    """A function x -> layers' outputs side by side (optionally through GELU), for bf16 x."""
+def _packed_linear(owner: nn.Module, layers: list[nn.Linear], kernel: str, gelu: bool = False) -> Callable:
+    """A function rows (n, in_features) -> the layers' outputs side by side (n, sum of out_features),
+    optionally through GELU; repacks first if a weight changed since the last call."""
     tensors = [t for m in layers for t in (m.weight, m.bias)]
-    versions, packed, bias = _pack(owner, layers, tensors)
-    algorithm = "tanh" if activation == "gelu" else ""
-    linear_pointwise = torch.ops.mkldnn._linear_pointwise
+    _pack(owner, layers, tensors, kernel)  # now, so that a refusal by oneDNN surfaces early
+    if kernel == "onednn":
+        linear_pointwise = torch.ops.mkldnn._linear_pointwise
+        activation, algorithm = ("gelu", "tanh") if gelu else ("none", "")
 
-    def apply(x: torch.Tensor) -> Optional[torch.Tensor]:
-        if x.dtype is not torch.bfloat16 or torch.is_grad_enabled() or _versions(tensors) != versions:
-            return None  # the caller takes the ordinary path
-        rows = x.reshape(-1, x.shape[-1])  # (b*T, in_features): oneDNN wants a matrix
-        out = linear_pointwise(rows, packed, bias, activation, [], algorithm)
-        return out.view(*x.shape[:-1], out.shape[-1])  # (b, T, out_features)
+        def apply(rows: torch.Tensor) -> torch.Tensor:
+            weight, bias = _pack(owner, layers, tensors, kernel)
+            return linear_pointwise(rows, weight, bias, activation, [], algorithm)
+    else:
+        def apply(rows: torch.Tensor) -> torch.Tensor:
+            weight, bias = _pack(owner, layers, tensors, kernel)
+            out = F.linear(rows, weight, bias)
+            return F.gelu(out, approximate="tanh") if gelu else out
 
     return apply
 
 
-def _linear_forward(layer: nn.Linear) -> Callable:
-    packed = _packed_linear(layer, [layer])
+def _fast(x: torch.Tensor, dtype: torch.dtype) -> bool:
+    """True when ``x`` can take the fast path: inference on a CPU, in the dtype the model was packed for."""
+    return x.dtype == dtype and x.device.type == "cpu" and not torch.is_grad_enabled()
+
+
+def _linear_forward(layer: nn.Linear, kernel: str, dtype: torch.dtype) -> Callable:
+    packed = _packed_linear(layer, [layer], kernel)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        out = packed(x)
-        return F.linear(x, layer.weight, layer.bias) if out is None else out
-
-    return forward
-
-
-def _feed_forward_forward(ff: FeedForward) -> Callable:
-    first, _, second = ff.layers  # Linear, GELU, Linear
-    up = _packed_linear(first, [first], activation="gelu")  # Linear + GELU in one call
-    down = _packed_linear(second, [second])
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        hidden = up(x)  # (b, T, 4*emb_dim)
-        out = down(hidden) if hidden is not None else None
-        return ff.layers(x) if out is None else out
-
-    return forward
-
-
-def _qkv_forwards(att: MultiHeadAttention) -> tuple[Callable, Callable, Callable]:
-    """Forwards for W_query, W_key, W_value: the query call computes all three in one product
-    and hands the keys and values to the next two calls, which receive the very same input."""
-    layers = [att.W_query, att.W_key, att.W_value]
-    qkv = _packed_linear(att, layers)
-    d = att.d_out
-    pending: dict[str, torch.Tensor] = {}
-
-    def query(x: torch.Tensor) -> torch.Tensor:
-        out = qkv(x)  # (b, T, 3*d_out)
-        if out is None:
-            pending.clear()
-            return F.linear(x, att.W_query.weight, att.W_query.bias)
-        pending.update(x=x, key=out[..., d:2 * d], value=out[..., 2 * d:])
-        return out[..., :d]
-
-    def projection(name: str, layer: nn.Linear) -> Callable:
-        def forward(x: torch.Tensor) -> torch.Tensor:
-            if pending.get("x") is x and name in pending:
-                return pending.pop(name)
+        if not _fast(x, dtype):
             return F.linear(x, layer.weight, layer.bias)
-        return forward
+        out = packed(x.reshape(-1, x.shape[-1]))  # (b*T, out_features): the kernels want a matrix
+        return out.view(*x.shape[:-1], out.shape[-1])
 
-    return query, projection("key", att.W_key), projection("value", att.W_value)
+    return forward
+
+
+def _is_plain_block(block: nn.Module) -> bool:
+    """A block built from gptbook's own parts, whose forward the fast one may stand in for."""
+    if type(block) is not TransformerBlock:
+        return False
+    att, ff_layers = block.att, block.ff.layers
+    return (
+        type(att) is MultiHeadAttention and type(block.ff) is FeedForward
+        and type(block.norm1) is LayerNorm and type(block.norm2) is LayerNorm
+        and len(ff_layers) == 3 and type(ff_layers[1]) is GELU
+        and all(type(m) is nn.Linear for m in (ff_layers[0], ff_layers[2], att.out_proj,
+                                                 att.W_query, att.W_key, att.W_value))
+    )
+
+
+def _block_forward(block: nn.Module, kernel: str, dtype: torch.dtype) -> Callable:
+    """``TransformerBlock.forward`` for inference in one function: the same computation with fused
+    products and no module calls in between (the readable version is in model.py and attention.py)."""
+    att, ff, norm1, norm2 = block.att, block.ff, block.norm1, block.norm2
+    qkv = _packed_linear(att, [att.W_query, att.W_key, att.W_value], kernel)
+    out_proj = _packed_linear(att.out_proj, [att.out_proj], kernel)
+    up = _packed_linear(ff.layers[0], [ff.layers[0]], kernel, gelu=True)  # Linear + GELU in one call
+    down = _packed_linear(ff.layers[2], [ff.layers[2]], kernel)
+    heads, head_dim, d = att.num_heads, att.head_dim, att.d_out
+    ordinary = type(block).forward
+
+    def forward(x: torch.Tensor, kv_cache: Optional[LayerKVCache] = None, return_attention: bool = False):
+        if return_attention or block.training or not _fast(x, dtype):
+            return ordinary(block, x, kv_cache=kv_cache, return_attention=return_attention)
+        b, T, emb = x.shape
+        h = F.layer_norm(x, (emb,), norm1.scale, norm1.shift, norm1.eps).view(b * T, emb)
+        # (b*T, 3*d) -> (b, T, 3, heads, head_dim) -> three of (b, heads, T, head_dim)
+        q, k, v = qkv(h).view(b, T, 3, heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        if kv_cache is not None:
+            k, v = kv_cache.update(k, v)  # (b, heads, n_keys, head_dim)
+        n_keys = k.shape[2]
+        if T == n_keys:  # no earlier tokens: the ordinary causal mask
+            context = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        elif T == 1:  # one new token: it may see every cached key
+            context = F.scaled_dot_product_attention(q, k, v)
+        else:
+            mask = att.mask[n_keys - T:n_keys, :n_keys]  # True = hidden
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=~mask)
+        context = context.transpose(1, 2).reshape(b * T, d)  # merge the heads: (b*T, d)
+        x = x + out_proj(context).view(b, T, emb)  # shortcut around attention
+        h = F.layer_norm(x, (emb,), norm2.scale, norm2.shift, norm2.eps).view(b * T, emb)
+        return x + down(up(h)).view(b, T, emb)  # shortcut around the feed-forward
+
+    return forward
+
+
+def _linears_dtype(model: nn.Module) -> Optional[torch.dtype]:
+    """The dtype the fast path runs in for ``model``, or None where it does not apply."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    dtypes = {m.weight.dtype for m in linears}
+    if not linears or len(dtypes) != 1 or any(m.weight.device.type != "cpu" for m in linears):
+        return None
+    dtype = dtypes.pop()
+    if dtype == torch.bfloat16 and prepacking_available():
+        return dtype
+    return dtype if dtype == torch.float32 else None
 
 
 @contextlib.contextmanager
-def prepacked_linears(model: nn.Module) -> Iterator[nn.Module]:
-    """Within the block, the bf16 linear layers of ``model`` on a CPU use prepacked weights.
+def prepacked_linears(model: nn.Module, fp32: Optional[str] = None) -> Iterator[nn.Module]:
+    """Within the block, ``model`` runs inference through the fast path described above.
 
-    Does nothing for float32 models, GPUs, or when ``prepacking_available()`` is False.
+    Applies to float32 models and (where ``prepacking_available()``) bf16 models on a CPU; does
+    nothing for GPUs, other dtypes or mixed ones. ``fp32`` picks the float32 kernel ("onednn" or
+    "mkl"; default: ``fp32_kernel()``), for benchmarks.
     """
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)] if isinstance(model, nn.Module) else []
-    if not linears or not _is_bf16_cpu(linears) or not prepacking_available() \
-            or any("forward" in vars(m) for m in model.modules()):
+    dtype = _linears_dtype(model) if isinstance(model, nn.Module) else None
+    if dtype is None or any("forward" in vars(m) for m in model.modules()):
         yield model  # nothing to do (or already inside an outer prepacked_linears block)
         return
+    if fp32 is not None and fp32 not in FP32_KERNELS:
+        raise ValueError(f"fp32 must be one of {FP32_KERNELS} or None, got {fp32!r}")
+    kernel = "onednn" if dtype == torch.bfloat16 else (fp32 or fp32_kernel())
     patches: dict[nn.Module, Callable] = {}
     try:
+        covered = set()  # linear layers inside blocks that run the fast block forward
         for module in model.modules():
-            if isinstance(module, MultiHeadAttention):
-                for layer, forward in zip((module.W_query, module.W_key, module.W_value), _qkv_forwards(module)):
-                    patches[layer] = forward
-            elif isinstance(module, FeedForward) and len(module.layers) == 3 \
-                    and isinstance(module.layers[1], GELU):
-                patches[module] = _feed_forward_forward(module)
-        for layer in linears:
-            if layer not in patches:
-                patches[layer] = _linear_forward(layer)
+            if _is_plain_block(module):
+                patches[module] = _block_forward(module, kernel, dtype)
+                covered.update(m for m in module.modules() if isinstance(m, nn.Linear))
+        for layer in model.modules():
+            if type(layer) is nn.Linear and layer not in covered:  # not a learner's subclass
+                patches[layer] = _linear_forward(layer, kernel, dtype)
     except RuntimeError:  # oneDNN refused (an unusual build): run the model as it is
         yield model
         return
@@ -193,10 +279,16 @@ def prepacked_linears(model: nn.Module) -> Iterator[nn.Module]:
             vars(module).pop("forward", None)
 
 
+def prepacked_bytes(model: nn.Module) -> int:
+    """Bytes of memory the fast path keeps for ``model`` beyond its parameters (packed or fused
+    copies of weights); ``release_prepacked(model)`` frees them."""
+    return sum(_PACKED[m][4] for m in model.modules() if m in _PACKED)
+
+
 def release_prepacked(model: Optional[nn.Module] = None) -> None:
     """Free the packed copies kept for ``model`` (or for every model, when None is given).
 
-    They are rebuilt on the next bf16 ``generate``; they also go away with the model itself.
+    They are rebuilt on the next ``generate``; they also go away with the model itself.
     """
     modules = list(_PACKED.keys()) if model is None else list(model.modules())
     for module in modules:
