@@ -160,3 +160,22 @@ def test_head_scores_grid_and_pictures(model):
     assert len(fig.axes) == 3
     ax = plot_logit_lens(logit_lens(model, IDS))
     assert len(ax.texts) == 4 * 10
+
+
+def test_token_probability_explorer_shows_candidates_surprise_and_errors(model):
+    from gptbook.explorer import TokenProbabilityExplorer, surprise_color
+
+    explorer = TokenProbabilityExplorer(model, text="Once upon a time, there was a cat.", k=3)
+    n = len(explorer.surprise.tokens)
+    assert explorer.position.max == n - 1 and explorer.position.value == n - 2
+    assert explorer.text_view.value.count("<span") == n
+    explorer.position.value = 2
+    assert "(position 2)" in explorer.top_view.value and explorer.top_view.value.count("<tr>") == 3
+    loss = float(explorer.surprise.losses[2])
+    assert f"loss {loss:.2f}" in explorer.top_view.value  # the loss of the token that really comes next
+    explorer.text = ""
+    assert "empty" in explorer.error.value and explorer.top_view.value == ""
+    explorer.text = "The dog"
+    assert explorer.error.value == "" and explorer.position.max == 1
+    assert surprise_color(0.0) == "rgb(255,255,255)" and surprise_color(100.0) == "rgb(255,64,64)"
+    assert model.training
