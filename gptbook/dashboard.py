@@ -40,6 +40,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from typing import Any, Callable, Optional
 
 import ipywidgets as W
@@ -371,7 +372,9 @@ class TrainingDashboard(W.VBox):
         if not self.live:
             return
         started = time.perf_counter()
-        self.image.value = figure_to_png(self.figure(), dpi=80)
+        with warnings.catch_warnings():  # from a background thread a warning would land in some other cell
+            warnings.simplefilter("ignore")
+            self.image.value = figure_to_png(self.figure(), dpi=80)
         self._last_draw = time.perf_counter()
         self.draw_seconds += self._last_draw - started
         self.n_draws += 1
