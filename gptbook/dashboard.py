@@ -410,7 +410,7 @@ class TrainingDashboard(W.VBox):
         probe_ax.set(xlabel="step", ylabel="% right", title="probe accuracies", ylim=(-3, 103))
         probe_ax.set_xlim(0, max(self.total_steps, self.step, 1))
         if d["probes"]:
-            probe_ax.legend(loc="upper left", fontsize=7)
+            probe_ax.legend(loc="lower right", fontsize=7)
         return fig
 
 

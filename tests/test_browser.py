@@ -10,6 +10,8 @@ What it does, offline and in a throw-away copy of the course (the repository is 
 3b. a small notebook the test writes itself: train with ``Trainer(config, dashboard=True)``, check that
    the training dashboard keeps updating (step, picture) while training runs, press Stop, and check
    that training stops and says so;
+3c. notebook 10: Run → Run All Cells, move the token-probability explorer's position slider and check
+   that the candidates change;
 4. throughout: fail on any error output in a cell, any widget error line, any error in the
    browser console or uncaught page error, and any request that is not to 127.0.0.1 (every
    such request is blocked and recorded).
@@ -65,6 +67,7 @@ README_SCREENSHOTS = {  # README picture -> screenshot of this run it is made fr
     "generation_widget.png": "07-4-generated.png",
     "attention_explorer.png": "04-4-head-changed.png",
     "training_dashboard.png": "dash-2-training.png",
+    "token_explorer.png": "10-2-explorer.png",
 }
 
 
@@ -100,7 +103,7 @@ class _ScreenshotReport:
 def screenshots(request, chromium_path) -> Path:
     folder = Path(os.environ.get("GPTBOOK_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots").resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    for pattern in ("0[47]-*.png", "dash-*.png", "failed-*.png"):  # last run's pictures (only ours)
+    for pattern in ("0[47]-*.png", "10-*.png", "dash-*.png", "failed-*.png"):  # last run's pictures (only ours)
         for old in folder.glob(pattern):
             old.unlink()
     plugin = _ScreenshotReport(folder)
@@ -404,3 +407,31 @@ def test_training_dashboard_updates_while_training_and_stop_stops_it(context, wa
         assert stop.is_disabled()
         _shot(dashboard, screenshots, "dash-3-stopped.png")
         print(f"[browser test] dashboard: steps {first_step} -> {stopped_at} while the kernel was free; Stop stopped it")
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 10: the token-probability explorer follows the position slider
+# --------------------------------------------------------------------------------------------
+
+INSIDE_NOTEBOOK = "notebooks/10_inside_the_model.ipynb"
+
+
+def test_token_explorer_follows_the_position_slider(context, watch, lab, screenshots):
+    with _notebook(context, watch, lab, screenshots, INSIDE_NOTEBOOK, "10") as page:
+        panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        assert panel.locator(".gptbook-explorer-top").count() >= 1, "notebook 10 shows no TokenProbabilityExplorer"
+        widget = panel.locator(".jp-OutputArea-output", has=page.locator(".gptbook-explorer-top")).first
+        top = widget.locator(".gptbook-explorer-top").first
+        widget.scroll_into_view_if_needed()
+        before = top.inner_text()
+        assert "the model expects" in before and "%" in before, before
+        _shot(widget, screenshots, "10-2-explorer.png")
+        handle = widget.locator(".gptbook-explorer-position .noUi-handle, .gptbook-explorer-position [role=slider]").first
+        handle.focus()
+        for _ in range(3):
+            handle.press("ArrowLeft")
+        page.wait_for_function("([el, old]) => el.innerText !== old", arg=[top.element_handle(), before], timeout=60_000)
+        after = top.inner_text()
+        assert re.search(r"\(position \d+\)", after) and after != before
+        _shot(widget, screenshots, "10-3-explorer-moved.png")
+        print("[browser test] explorer: the candidates changed with the position slider")
