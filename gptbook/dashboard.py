@@ -199,9 +199,11 @@ class TrainingDashboard(W.VBox):
             _ACTIVE.stop()
             _ACTIVE.wait(120)
         _ACTIVE = self
+        from IPython import get_ipython
         from IPython.display import display
 
-        display(self)
+        if get_ipython() is not None:  # (a script forcing live=True, e.g. the benchmark, shows nothing)
+            display(self)
         self._stop_requested.clear()
         self.result, self.exception = None, None
 
