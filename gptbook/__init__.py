@@ -24,7 +24,9 @@ Modules, in the order the course teaches them:
 
 Command line: ``gptbook train`` and ``gptbook generate`` (also ``python -m gptbook ...``), in ``gptbook.cli``.
 
-``gptbook.viz`` (matplotlib) and ``gptbook.widgets`` (ipywidgets) are imported on their own.
+``gptbook.viz`` (matplotlib) and ``gptbook.widgets`` (ipywidgets) are imported on their own, and so are
+``gptbook.dashboard`` (the live training dashboard, notebook 08), ``gptbook.interpret`` and
+``gptbook.explorer`` (looking inside a trained model, notebook 10).
 """
 
 from .attention import KVCache, LayerKVCache, MultiHeadAttention

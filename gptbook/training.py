@@ -28,7 +28,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Protocol, Union
 
 import torch
 import torch.nn.functional as F
@@ -327,6 +327,23 @@ def make_optimizer(model: nn.Module, lr: float = 4e-4, weight_decay: float = 0.1
 # Part 1c: the classic training loop (with the optional extras of part 2)
 # =============================================================================================
 
+class TrainingCallback(Protocol):
+    """What ``train_model_simple`` and ``Trainer`` call as training goes (e.g. ``gptbook.dashboard.TrainingDashboard``).
+
+    ``callback(event, **info)`` with ``event`` one of:
+
+    - ``"start"``: ``model``, ``total_steps`` (and from ``Trainer``: ``step``, ``tokens_per_step``, ``history``);
+    - ``"step"``, after every optimizer step: ``step`` (steps done), ``train_loss``, ``lr``, ``tokens_seen``;
+    - ``"eval"``: ``step``, ``val_loss``, ``model`` (and ``train_loss`` from ``train_model_simple``;
+      ``sample`` and ``probes`` from ``Trainer``);
+    - ``"end"``: ``step``, ``stopped``, ``model``.
+
+    Returning True from ``"step"`` or ``"eval"`` stops training cleanly after that step.
+    """
+
+    def __call__(self, event: str, **info: Any) -> Optional[bool]: ...
+
+
 def train_model_simple(
     model: nn.Module,
     train_loader,
@@ -348,6 +365,7 @@ def train_model_simple(
     max_steps: Optional[int] = None,
     max_seconds: Optional[float] = None,
     progress: bool = True,
+    callback: Optional[TrainingCallback] = None,
 ) -> tuple[list[float], list[float], list[int]]:
     """The classic training loop: returns ``(train_losses, val_losses, track_tokens_seen)``.
 
@@ -366,6 +384,9 @@ def train_model_simple(
         max_steps / max_seconds: stop after this many optimizer steps / this much wall time
             (the current step finishes and the epoch's sample is still printed).
         progress: show a ``tqdm`` progress bar.
+        callback: called as ``callback(event, **info)`` at "start", after every optimizer "step",
+            at every "eval" and at the "end" (see ``TrainingCallback``); when it returns True,
+            training stops after the current step (the model keeps what it learned).
     """
     if grad_accum_steps < 1:
         raise ValueError(f"grad_accum_steps must be at least 1, got {grad_accum_steps}")
@@ -380,6 +401,8 @@ def train_model_simple(
     bar = tqdm(total=total_steps, desc="training", disable=not progress) if tqdm is not None else None
     started = time.perf_counter()
     stop = False
+    notify = callback if callback is not None else (lambda event, **info: None)
+    notify("start", model=model, total_steps=total_steps)
 
     for epoch in range(num_epochs):
         model.train()
@@ -407,6 +430,9 @@ def train_model_simple(
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
+            if callback is not None and notify("step", step=global_step + 1, train_loss=loss.item(),
+                                               lr=optimizer.param_groups[0]["lr"], tokens_seen=tokens_seen):
+                stop = True
 
             if global_step % eval_freq == 0:
                 train_loss, val_loss = evaluate_model(model, train_loader, val_loader, device, eval_iter)
@@ -414,7 +440,9 @@ def train_model_simple(
                 val_losses.append(val_loss)
                 track_tokens_seen.append(tokens_seen)
                 _write(f"Ep {epoch + 1} (Step {global_step:06d}): Train loss {train_loss:.3f}, Val loss {val_loss:.3f}")
-            if (max_steps is not None and global_step + 1 >= max_steps) or (
+                if notify("eval", step=global_step + 1, val_loss=val_loss, train_loss=train_loss, model=model):
+                    stop = True
+            if stop or (max_steps is not None and global_step + 1 >= max_steps) or (
                     max_seconds is not None and time.perf_counter() - started >= max_seconds):
                 stop = True
                 break
@@ -423,6 +451,7 @@ def train_model_simple(
             break
     if bar is not None:
         bar.close()
+    notify("end", step=global_step + 1, stopped=stop, model=model)
     return train_losses, val_losses, track_tokens_seen
 
 
@@ -596,8 +625,17 @@ class Trainer:
     that a run cut short by the clock still ends at ``min_lr``.
     """
 
-    def __init__(self, config: TrainConfig, log: Callable[[str], None] = _write) -> None:
+    def __init__(self, config: TrainConfig, log: Callable[[str], None] = _write,
+                 callback: Optional[TrainingCallback] = None, dashboard: Any = False) -> None:
         self.config = config
+        # dashboard=True: a live TrainingDashboard (gptbook.dashboard) is the callback and shows the log
+        self.dashboard = None
+        if dashboard:
+            from .dashboard import TrainingDashboard
+
+            self.dashboard = TrainingDashboard() if dashboard is True else dashboard
+            callback, log = self.dashboard, self.dashboard.log_to(log)
+        self.callback = callback
         self.rank, self.local_rank, self.world_size = _dist_info()
         self.distributed = self.world_size > 1
         self._log = log
@@ -792,8 +830,21 @@ class Trainer:
         self.log(f"saved checkpoint to {self.config.out_dir} (step {self.step})")
 
     # -- the run ---------------------------------------------------------------------------
+    def _notify(self, event: str, **info: Any) -> bool:
+        """Call the callback (rank 0); True when it asks to stop (then on every process)."""
+        if self.callback is None:
+            return False
+        stop = bool(self.callback(event, **info)) if self.rank == 0 else False
+        return self._any_process(stop)
+
     def fit(self) -> dict[str, list]:
-        """Train until ``max_steps`` (or ``max_seconds``); returns the history of losses."""
+        """Train until ``max_steps`` (or ``max_seconds``, or a callback's stop); returns the history of losses.
+
+        With a live dashboard in Jupyter, training runs in a background thread (so that its Stop
+        button works) and ``fit`` returns at once; the history fills in as it trains.
+        """
+        if self.dashboard is not None and self.dashboard.should_run_in_background():
+            return self.dashboard.run(self.fit)
         cfg = self.config
         self._setup_device()
         self._build()
@@ -806,6 +857,9 @@ class Trainer:
                  f"bf16 autocast {'on' if self.use_autocast else 'off'}")
         started = self._started = time.perf_counter()
         last_log_time, last_log_step = started, self.step
+        self._notify("start", model=self.model, total_steps=cfg.max_steps, step=self.step,
+                     tokens_per_step=tokens_per_step, history=self.history)
+        stopped = False
         while self.step < cfg.max_steps:
             loss = self.train_step()
             self.history["steps"].append(self.step)
@@ -817,6 +871,8 @@ class Trainer:
                 last_log_time, last_log_step = now, self.step
                 self.log(f"step {self.step:5d}/{cfg.max_steps} | loss {loss:.3f} | "
                          f"lr {self.optimizer.param_groups[0]['lr']:.2e} | {rate:,.0f} tokens/s")
+            stopped = self._notify("step", step=self.step, train_loss=loss, tokens_seen=self.step * tokens_per_step,
+                                   lr=self.optimizer.param_groups[0]["lr"])
             out_of_time = cfg.max_seconds is not None and self._any_process(
                 time.perf_counter() - started >= cfg.max_seconds)  # all processes must stop together
             if self.step % cfg.eval_every == 0 or self.step == cfg.max_steps or out_of_time:
@@ -824,15 +880,24 @@ class Trainer:
                 self.history["val_steps"].append(self.step)
                 self.history["val_losses"].append(val)
                 self.log(f"step {self.step:5d} | val loss {val:.3f} | val perplexity {perplexity(val):.1f}")
+                sample, n_probes = None, len(self.history["val_probes"])
                 if self.rank == 0:
-                    self.log("sample: " + self.sample().replace("\n", " "))
+                    sample = self.sample()
+                    self.log("sample: " + sample.replace("\n", " "))
                     self._probe()
+                probes = self.history["val_probes"][-1] if len(self.history["val_probes"]) > n_probes else None
+                stopped = self._notify("eval", step=self.step, val_loss=val, sample=sample, probes=probes,
+                                       model=self.model) or stopped
+            if stopped:
+                self.log(f"stopped at step {self.step} (the model keeps what it learned)")
+                break
             if self.step % cfg.save_every == 0 and self.step != cfg.max_steps and not out_of_time:
                 self.save()
             if out_of_time:
                 self.log(f"stopping after {time.perf_counter() - started:.0f} s (max_seconds={cfg.max_seconds})")
                 break
         self.save()
+        self._notify("end", step=self.step, stopped=stopped, model=self.model)
         return self.history
 
     def close(self) -> None:

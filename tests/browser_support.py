@@ -144,6 +144,8 @@ class JupyterLabServer:
             OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
         )
         env.pop("PYTHONSTARTUP", None)
+        env.pop("PYTEST_CURRENT_TEST", None)  # the kernel is a learner's, not a test's (gptbook.dashboard looks at it)
+        env.pop("GPTBOOK_DASHBOARD", None)
         return env
 
     def _write_config(self) -> None:

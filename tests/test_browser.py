@@ -7,6 +7,11 @@ What it does, offline and in a throw-away copy of the course (the repository is 
    and check that the text grows token by token while it runs;
 3. notebook 04: Run → Run All Cells, switch the attention explorer's layer, then its head, and
    check that the heat map changes each time;
+3b. a small notebook the test writes itself: train with ``Trainer(config, dashboard=True)``, check that
+   the training dashboard keeps updating (step, picture) while training runs, press Stop, and check
+   that training stops and says so;
+3c. notebook 10: Run → Run All Cells, move the token-probability explorer's position slider and check
+   that the candidates change;
 4. throughout: fail on any error output in a cell, any widget error line, any error in the
    browser console or uncaught page error, and any request that is not to 127.0.0.1 (every
    such request is blocked and recorded).
@@ -61,6 +66,8 @@ RUN_ALL_TIMEOUT_MS = 480_000
 README_SCREENSHOTS = {  # README picture -> screenshot of this run it is made from
     "generation_widget.png": "07-4-generated.png",
     "attention_explorer.png": "04-4-head-changed.png",
+    "training_dashboard.png": "dash-2-training.png",
+    "token_explorer.png": "10-2-explorer.png",
 }
 
 
@@ -96,7 +103,7 @@ class _ScreenshotReport:
 def screenshots(request, chromium_path) -> Path:
     folder = Path(os.environ.get("GPTBOOK_SCREENSHOTS") or ROOT / "test-artifacts" / "screenshots").resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    for pattern in ("0[47]-*.png", "failed-*.png"):  # last run's pictures (only ours)
+    for pattern in ("0[47]-*.png", "10-*.png", "dash-*.png", "failed-*.png"):  # last run's pictures (only ours)
         for old in folder.glob(pattern):
             old.unlink()
     plugin = _ScreenshotReport(folder)
@@ -342,3 +349,89 @@ def _switch_layer_and_head(page, screenshots: Path) -> None:
     assert layer.evaluate("s => s.options[s.selectedIndex].label") == new_layer
     assert head.evaluate("s => s.options[s.selectedIndex].label") == new_head
     print(f"[browser test] attention: layer -> {new_layer}, head -> {new_head}: the heat map changed each time")
+
+
+# --------------------------------------------------------------------------------------------
+# The live training dashboard: updates while training runs, Stop stops it
+# --------------------------------------------------------------------------------------------
+
+DASHBOARD_NOTEBOOK = "notebooks/dashboard_check.ipynb"
+DASHBOARD_CELL = """from gptbook import TrainConfig, Trainer
+
+config = TrainConfig(model="tiny", model_overrides={"emb_dim": 32, "n_layers": 2, "n_heads": 2, "context_length": 32},
+                     out_dir="runs/dashboard-check", batch_size=2, max_steps=100_000, eval_every=5, eval_batches=1,
+                     save_every=100_000, log_every=5, sample_tokens=8, probe_stories=1)
+trainer = Trainer(config, dashboard=True)
+trainer.fit()"""
+
+
+def _write_dashboard_notebook(root: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(DASHBOARD_CELL)]
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+    nbformat.write(nb, str(Path(root) / DASHBOARD_NOTEBOOK))
+
+
+_STEP = "el => { const m = el.innerText.match(/step (\\d+)\\//); return m ? parseInt(m[1]) : -1; }"
+
+
+def test_training_dashboard_updates_while_training_and_stop_stops_it(context, watch, lab, screenshots):
+    _write_dashboard_notebook(lab.root_dir)
+    with _notebook(context, watch, lab, screenshots, DASHBOARD_NOTEBOOK, "dash") as page:
+        panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        dashboard = panel.locator(".gptbook-dashboard").first
+        dashboard.wait_for(timeout=120_000)
+        status = dashboard.locator(".gptbook-dashboard-status").first
+        image = dashboard.locator("img.gptbook-dashboard-plot, .gptbook-dashboard-plot img").first
+        stop = dashboard.locator("button.gptbook-dashboard-stop").first
+
+        # The cell has finished (Run All is over) and training goes on in the background: the widget keeps updating.
+        page.wait_for_function(f"el => ({_STEP})(el) >= 1", arg=status.element_handle(), timeout=180_000)
+        first_step = status.evaluate(_STEP)
+        page.wait_for_function("img => img.src && img.naturalWidth > 0", arg=image.element_handle(), timeout=120_000)
+        first_src = image.get_attribute("src")
+        page.wait_for_function(f"([el, s]) => ({_STEP})(el) > s", arg=[status.element_handle(), first_step + 3],
+                               timeout=180_000)
+        page.wait_for_function("([img, old]) => img.src !== old && img.naturalWidth > 0",
+                               arg=[image.element_handle(), first_src], timeout=180_000)
+        _shot(dashboard, screenshots, "dash-2-training.png")
+        assert "tokens/s" in status.inner_text() and "left" in status.inner_text(), status.inner_text()
+
+        stop.click()
+        page.wait_for_function("el => /stopped by you/.test(el.innerText)", arg=status.element_handle(), timeout=120_000)
+        stopped_at = status.evaluate(_STEP)
+        page.wait_for_timeout(2000)
+        assert status.evaluate(_STEP) == stopped_at, "training went on after Stop"
+        assert stop.is_disabled()
+        _shot(dashboard, screenshots, "dash-3-stopped.png")
+        print(f"[browser test] dashboard: steps {first_step} -> {stopped_at} while the kernel was free; Stop stopped it")
+
+
+# --------------------------------------------------------------------------------------------
+# Notebook 10: the token-probability explorer follows the position slider
+# --------------------------------------------------------------------------------------------
+
+INSIDE_NOTEBOOK = "notebooks/10_inside_the_model.ipynb"
+
+
+def test_token_explorer_follows_the_position_slider(context, watch, lab, screenshots):
+    with _notebook(context, watch, lab, screenshots, INSIDE_NOTEBOOK, "10") as page:
+        panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        assert panel.locator(".gptbook-explorer-top").count() >= 1, "notebook 10 shows no TokenProbabilityExplorer"
+        widget = panel.locator(".jp-OutputArea-output", has=page.locator(".gptbook-explorer-top")).first
+        top = widget.locator(".gptbook-explorer-top").first
+        widget.scroll_into_view_if_needed()
+        before = top.inner_text()
+        assert "the model expects" in before and "%" in before, before
+        _shot(widget, screenshots, "10-2-explorer.png")
+        handle = widget.locator(".gptbook-explorer-position .noUi-handle, .gptbook-explorer-position [role=slider]").first
+        handle.focus()
+        for _ in range(3):
+            handle.press("ArrowLeft")
+        page.wait_for_function("([el, old]) => el.innerText !== old", arg=[top.element_handle(), before], timeout=60_000)
+        after = top.inner_text()
+        assert re.search(r"\(position \d+\)", after) and after != before
+        _shot(widget, screenshots, "10-3-explorer-moved.png")
+        print("[browser test] explorer: the candidates changed with the position slider")
