@@ -41,7 +41,11 @@ def torchrun(*args, nproc=2):
            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--nnodes", "1",
            "--master_addr", "127.0.0.1", "--master_port", str(free_port()), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    try:  # generous: on a loaded 2-core machine two processes can be slow; a hang still ends the test
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=900)
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode(errors="replace")[-3000:] + (exc.stderr or b"").decode(errors="replace")[-3000:]
+        raise AssertionError(f"torchrun did not finish within {exc.timeout} s:\n{out}") from None
 
 
 def test_torchrun_two_processes(tmp_path):
