@@ -44,20 +44,24 @@ MODULES = {
 }
 TEST_SELECTION = {"training": ["-k", "loss or chunk or several or ddp_steps"]}
 
-#: The six bugs the fast library tests alone must catch: (module, text, replacement, what it breaks).
+#: The six bugs the fast library tests alone must catch: (module, text, replacement, what it breaks, tests).
 PLANTED = [
     ("attention", "torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)",
-     "torch.ones(context_length, context_length, dtype=torch.bool), diagonal=2)", "a broken causal mask"),
+     "torch.ones(context_length, context_length, dtype=torch.bool), diagonal=2)", "a broken causal mask",
+     ["tests/test_model.py"]),
     ("attention", "mask = self.mask[n_keys - num_tokens:n_keys, :n_keys]", "mask = self.mask[:num_tokens, :n_keys]",
-     "a broken cache (new tokens masked as if they came first)"),
+     "a broken cache (new tokens masked as if they came first)", ["tests/test_generation.py", "-k", "cache"]),
     ("generation", "drop = drop_sorted.scatter(-1, sorted_idx, drop_sorted)", "drop = drop_sorted",
-     "a broken sampler (the nucleus not mapped back to vocabulary order)"),
+     "a broken sampler (the nucleus not mapped back to vocabulary order)",
+     ["tests/test_generation.py", "-k", "top_p or top_k or filter"]),
     ("training", "grad_w.addmm_(probs.T, h.float(), alpha=1.0 / n)", "grad_w.addmm_(probs.T, h.float(), alpha=1.0 / len(t))",
-     "a broken loss gradient (the weight's gradient averaged per chunk)"),
+     "a broken loss gradient (the weight's gradient averaged per chunk)",
+     ["tests/test_training.py", "-k", "chunk or several"]),
     ("weights", 'sd[ours + "norm1.scale"], sd[ours + "norm1.shift"] = get(h + "ln_1.weight"), get(h + "ln_1.bias")',
      'sd[ours + "norm1.scale"], sd[ours + "norm1.shift"] = get(h + "ln_2.weight"), get(h + "ln_1.bias")',
-     "a broken weight mapping (ln_2 loaded into norm1)"),
-    ("training", "return float(t.item()) / self.world_size", "return float(t.item())", "a broken DDP mean"),
+     "a broken weight mapping (ln_2 loaded into norm1)", ["tests/test_weights.py", "-k", "logits"]),
+    ("training", "return float(t.item()) / self.world_size", "return float(t.item())", "a broken DDP mean",
+     ["tests/test_ddp.py", "-k", "ddp_steps"]),
 ]
 
 
@@ -174,11 +178,10 @@ def mutants(source: str, functions):
         yield mutator.where[0], mutator.where[1], ast.unparse(new)
 
 
-def run_tests(copy_root: Path, module: str, tests: list[str], timeout: float) -> bool:
-    """True if the fast tests pass on the copy (the mutant survives)."""
+def run_tests(copy_root: Path, tests: list[str], timeout: float) -> bool:
+    """True if the fast tests (pytest arguments) pass on the copy (the mutant survives)."""
     env = {**os.environ, "PYTHONPATH": str(copy_root), "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:nbval",
-           *tests, *TEST_SELECTION.get(module, [])]
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:nbval", *tests]
     try:
         run = subprocess.run(cmd, cwd=copy_root, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -207,13 +210,13 @@ def main(argv=None) -> int:
     try:
         if args.planted:
             missed = 0
-            for module, old, new, what in PLANTED:
+            for module, old, new, what, tests in PLANTED:
                 path = root / "gptbook" / f"{module}.py"
                 original = path.read_text(encoding="utf-8")
                 assert original.count(old) == 1, f"planted bug for {what!r} no longer applies: update PLANTED"
                 path.write_text(original.replace(old, new), encoding="utf-8")
                 started = time.perf_counter()
-                survived = run_tests(root, module, MODULES[module][0], args.timeout)
+                survived = run_tests(root, tests, args.timeout)
                 path.write_text(original, encoding="utf-8")
                 missed += survived
                 print(f"{'MISSED' if survived else 'caught'}: {what} ({module}, {time.perf_counter() - started:.0f} s)",
@@ -234,7 +237,7 @@ def main(argv=None) -> int:
                     print(f"{module}.py:{line}: {what}")
                     continue
                 path.write_text(source, encoding="utf-8")
-                if run_tests(root, module, tests, args.timeout):
+                if run_tests(root, [*tests, *TEST_SELECTION.get(module, [])], args.timeout):
                     survivors.append((line, what))
                     print(f"  survived: {module}.py:{line}: {what}", flush=True)
             path.write_text(original, encoding="utf-8")
