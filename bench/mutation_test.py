@@ -209,6 +209,10 @@ def main(argv=None) -> int:
     root = make_copy()
     try:
         if args.planted:
+            unplanted = [tests for *_, tests in PLANTED if not run_tests(root, tests, args.timeout)]
+            if unplanted:  # the control: without a planted bug every selection must pass
+                print(f"the tests fail without any planted bug: {unplanted}")
+                return 2
             missed = 0
             for module, old, new, what, tests in PLANTED:
                 path = root / "gptbook" / f"{module}.py"
