@@ -288,7 +288,8 @@ def load_checkpoint(path: PathLike, model: Optional[nn.Module] = None,
 
     Args:
         path: the checkpoint folder.
-        model: load into this model; ``None`` builds a ``GPTModel`` from the saved configuration.
+        model: load into this model; ``None`` builds a ``GPTModel`` from the saved configuration,
+            in the dtype its weights were saved in (a bf16 model comes back in bf16).
         optimizer: also restore this optimizer's state (it must be built for ``model`` the same
             way as the saved one).
         device: move a newly built model there (default: the CPU).
@@ -321,6 +322,9 @@ def load_checkpoint(path: PathLike, model: Optional[nn.Module] = None,
             model = GPTModel(meta["config"])
         except ValueError as exc:
             raise CheckpointError(f"the configuration stored in {str(folder)!r} is invalid: {exc}") from None
+        dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
+        if len(dtypes) == 1 and dtypes != {torch.float32}:
+            model.to(dtypes.pop())  # e.g. a bf16 model: keep it bf16 (and half the memory)
     _check_against_model(state, model, meta["config"], folder)
     if optimizer is not None:
         optimizer_state = _optimizer_state_from_files(tensors, meta["optimizer"], optimizer, folder)

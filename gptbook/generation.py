@@ -57,10 +57,13 @@ def _check_options(idx, max_new_tokens, temperature, top_k, top_p) -> None:
 def filter_logits(
     logits: torch.Tensor, temperature: float = 1.0, top_k: Optional[int] = None, top_p: Optional[float] = None
 ) -> torch.Tensor:
-    """Apply top-k, then top-p, then temperature to next-token logits (b, vocab_size).
+    """Apply top-k, then temperature, then top-p to next-token logits (b, vocab_size).
 
-    Tokens that are filtered out get ``-inf`` (probability 0 after the softmax). A temperature
-    of 0 is treated as 1 here; ``generate`` takes the argmax instead of sampling in that case.
+    Tokens that are filtered out get ``-inf`` (probability 0 after the softmax). Top-p measures
+    the probabilities *after* the temperature (a higher temperature flattens them, so the nucleus
+    holds more tokens); top-k does not depend on the order. Tokens tied with the k-th largest
+    logit all stay; among tied tokens at the edge of the nucleus the lower token IDs stay. A
+    temperature of 0 is treated as 1 here; ``generate`` takes the argmax instead of sampling then.
     """
     if top_k is not None and top_k < logits.shape[-1]:
         kth_largest = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (b, 1)
@@ -68,7 +71,7 @@ def filter_logits(
     if temperature > 0:
         logits = logits / temperature
     if top_p is not None and top_p < 1.0:
-        sorted_logits, sorted_idx = torch.sort(logits, descending=True, dim=-1)
+        sorted_logits, sorted_idx = torch.sort(logits, descending=True, stable=True, dim=-1)
         cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)
         # Drop a token when the tokens *before* it already cover top_p (the first token always stays).
         drop_sorted = (cumulative - torch.softmax(sorted_logits, dim=-1)) >= top_p

@@ -643,6 +643,7 @@ class Trainer:
         self.history: dict[str, list] = {"steps": [], "train_losses": [], "val_steps": [], "val_losses": [],
                                          "tokens_seen": [], "val_probes": []}
         self.step = 0  # optimizer steps done
+        self._finished = False  # fit() ran to the end (close() then waits for the other processes)
         self._steps_this_run = 0  # ... of which in this process (not before a resume)
         self._started = time.perf_counter()
 
@@ -660,6 +661,11 @@ class Trainer:
             if device.type == "cuda":
                 device = torch.device("cuda", self.local_rank)
                 torch.cuda.set_device(device)
+            # DistributedDataParallel imports torch._dynamo; imported while a process group exists, it
+            # keeps references to that group for good, so destroy_process_group() could no longer stop
+            # the group's threads and they would die with the interpreter (see close()). Import it first.
+            import torch._dynamo.utils  # noqa: F401
+
             if not dist.is_initialized():
                 dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
             self.device = device
@@ -897,13 +903,30 @@ class Trainer:
                 self.log(f"stopping after {time.perf_counter() - started:.0f} s (max_seconds={cfg.max_seconds})")
                 break
         self.save()
+        self._finished = True
         self._notify("end", step=self.step, stopped=stopped, model=self.model)
         return self.history
 
     def close(self) -> None:
-        """Leave the process group (under torchrun)."""
-        if self.distributed:
-            import torch.distributed as dist
+        """Leave the process group (under torchrun); call it once ``fit`` has returned or raised.
 
-            if dist.is_initialized():
-                dist.destroy_process_group()
+        The order matters. After a finished run every process first waits for the others (rank 0
+        is still sampling and saving when the others are done), then drops the DDP wrapper, which
+        holds the process group, and only then destroys the group: so its communication threads
+        are stopped here, while Python is fully alive. Left running until the interpreter exits,
+        they can abort the process at shutdown ("terminate called without an active exception").
+        """
+        if not self.distributed:
+            return
+        import gc
+
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            return
+        if self._finished:  # after an error another process may be gone: no barrier
+            dist.barrier()
+        if hasattr(self, "loss_module"):
+            self.loss_module = _LossModule(self.model)  # the plain module, without DDP
+        gc.collect()
+        dist.destroy_process_group()

@@ -1,5 +1,6 @@
 """Shared fixtures: the tokenizer and small models that build in milliseconds."""
 
+import importlib
 import os
 
 import pytest
@@ -30,3 +31,14 @@ def model_124m():
     """The classic 124M model exactly as a learner builds it (seed 123), in eval mode."""
     torch.manual_seed(123)
     return GPTModel(GPT_CONFIG_124M).eval()
+
+
+def need(module: str, reason: str):
+    """Import a test dependency: skip without it on a learner's machine, fail in CI (``CI=true``).
+
+    ``requirements-test.txt`` installs every test dependency, so in CI a missing one is a broken
+    setup, not a reason to pass silently.
+    """
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=reason)

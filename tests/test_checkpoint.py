@@ -200,3 +200,49 @@ def test_saving_again_replaces_and_drops_stale_optimizer(tmp_path):
     assert not (tmp_path / "optimizer.safetensors").exists()
     assert load_checkpoint_metadata(tmp_path)["step"] == 2
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_each_parameter_groups_own_settings_come_back(tmp_path):
+    model, optimizer = trained_model(TINY)
+    decay, plain = optimizer.param_groups
+    decay["lr"], decay["weight_decay"], plain["lr"], plain["betas"] = 3e-3, 0.2, 7e-4, (0.8, 0.9)
+    save_checkpoint(tmp_path, model, optimizer)
+    torch.manual_seed(9)
+    model2 = GPTModel(TINY)
+    optimizer2 = make_optimizer(model2, lr=1e-3, weight_decay=0.05)  # other settings in both groups
+    load_checkpoint(tmp_path, model=model2, optimizer=optimizer2)
+    for saved, loaded in zip(optimizer.param_groups, optimizer2.param_groups):
+        for key in ("lr", "weight_decay", "betas", "eps"):
+            assert loaded[key] == saved[key], key
+    assert optimizer2.param_groups[0]["weight_decay"] == 0.2 and optimizer2.param_groups[1]["weight_decay"] == 0.0
+    assert optimizer2.param_groups[1]["lr"] == 7e-4 and tuple(optimizer2.param_groups[1]["betas"]) == (0.8, 0.9)
+
+
+def test_a_newer_format_version_is_refused_with_a_clear_message(tmp_path):
+    from gptbook.checkpoint import VERSION
+
+    model, _ = trained_model(TINY, steps=0)
+    save_checkpoint(tmp_path, model)
+    meta_path = next(p for p in tmp_path.iterdir() if p.suffix == ".json")
+    meta = json.loads(meta_path.read_text())
+    meta["version"] = VERSION + 1
+    meta_path.write_text(json.dumps(meta))
+    for load in (load_checkpoint, load_checkpoint_metadata):
+        with pytest.raises(CheckpointError, match=rf"newer gptbook \(format version {VERSION + 1}\).*upgrade gptbook"):
+            load(tmp_path)
+
+
+def test_bf16_models_round_trip_in_bf16(tmp_path):
+    model, _ = trained_model(TINY)
+    model = model.to(torch.bfloat16)
+    save_checkpoint(tmp_path, model)
+    rebuilt = load_checkpoint(tmp_path)
+    assert {p.dtype for p in rebuilt.parameters()} == {torch.bfloat16}
+    for (name, a), b in zip(model.state_dict().items(), rebuilt.state_dict().values()):
+        assert torch.equal(a, b), name  # bit for bit
+    x = torch.randint(0, 50257, (2, 10), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(rebuilt.eval()(x), model(x))
+    fp32 = GPTModel(TINY)
+    load_checkpoint(tmp_path, model=fp32)  # into an fp32 model: the bf16 values, widened exactly
+    assert torch.equal(fp32.tok_emb.weight, model.tok_emb.weight.float())

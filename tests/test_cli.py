@@ -18,6 +18,7 @@ from gptbook.checkpoint import load_checkpoint_metadata
 from gptbook.cli import build_parser, main, train_config_from_args
 from gptbook.course_model import COURSE_RECIPE
 from gptbook.training import TrainConfig
+from conftest import need
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_ARGS = ["--set", "emb_dim=32", "--set", "n_layers=2", "--set", "n_heads=2", "--set", "context_length=32",
@@ -116,7 +117,7 @@ def test_a_prompt_longer_than_the_context_is_cut_with_a_note(tiny_run, capsys):
 
 
 def test_generate_from_a_hugging_face_folder(tmp_path, capsys):
-    transformers = pytest.importorskip("transformers")
+    transformers = need("transformers", reason="transformers is the test-only numerical reference")
     torch.manual_seed(0)
     hf = transformers.GPT2LMHeadModel(transformers.GPT2Config(vocab_size=50257, n_positions=32, n_embd=32,
                                                               n_layer=2, n_head=2))

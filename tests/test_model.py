@@ -152,3 +152,22 @@ def test_multi_head_attention_classic_signature():
     assert mha(torch.randn(2, 6, 3)).shape == (2, 6, 4)
     with pytest.raises(ValueError, match="divisible"):
         MultiHeadAttention(d_in=3, d_out=5, context_length=6, dropout=0.0, num_heads=2)
+
+
+def test_the_first_and_last_token_ids_are_valid_and_their_neighbours_are_not(mini_model):
+    with torch.no_grad():
+        assert mini_model(torch.tensor([[0, 50256]])).shape == (1, 2, 50257)
+    for bad in (-1, 50257):
+        with pytest.raises(ValueError, match=r"token IDs must lie in \[0, 50256\]"):
+            mini_model(torch.tensor([[5, bad]]))
+
+
+def test_layer_norm_uses_gpt2s_epsilon_where_it_matters():
+    from gptbook.layers import LayerNorm
+
+    norm = LayerNorm(4)
+    x = torch.tensor([[1.0, 1.004, 0.996, 1.0]])  # variance 8e-6: comparable to eps
+    centred = x - x.mean(-1, keepdim=True)
+    expected = centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + 1e-5)  # biased variance, eps 1e-5
+    torch.testing.assert_close(norm(x), expected, atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(norm(x), centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + 2e-5), atol=1e-3)

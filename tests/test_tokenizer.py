@@ -5,6 +5,8 @@ import inspect
 import socket
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import tiktoken
 import torch
 
@@ -81,3 +83,46 @@ def test_tampered_vocabulary_is_refused(tmp_path, monkeypatch):
             get_tokenizer()
     finally:
         get_tokenizer.cache_clear()
+
+
+# -- randomised round trips, partial characters, the pattern ---------------------------------------
+
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60))  # any Unicode but lone surrogates
+def test_arbitrary_unicode_round_trips(tokenizer, text):
+    ids = tokenizer.encode(text, disallowed_special=())
+    assert all(0 <= i < 50257 for i in ids)
+    assert tokenizer.decode(ids) == text
+    assert token_ids_to_text(torch.tensor(ids, dtype=torch.long), tokenizer) == text
+
+
+def test_a_character_split_across_tokens_decodes_whole_once_complete(tokenizer):
+    """Streaming decodes the tokens so far: a half character shows as U+FFFD until its last byte comes."""
+    text = "robot 🤖!"
+    ids = tokenizer.encode(text)
+    pieces = [tokenizer.decode_single_token_bytes(i) for i in ids]
+    split = next(k for k, piece in enumerate(pieces) if piece and not _is_complete_utf8(b"".join(pieces[:k + 1])))
+    partial = tokenizer.decode(ids[:split + 1])
+    assert partial.endswith("\ufffd") and "🤖" not in partial  # not an error, a visible placeholder
+    assert tokenizer.decode(ids) == text  # decoding the whole list again joins the character
+    streamed = [tokenizer.decode(ids[:k]) for k in range(1, len(ids) + 1)]
+    assert streamed[-1] == text and streamed[-1].startswith(streamed[split - 1].rstrip("\ufffd"))
+
+
+def _is_complete_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def test_pre_tokenisation_pattern_is_tiktokens_gpt2_pattern(tokenizer):
+    from tiktoken_ext import openai_public
+
+    from gptbook.tokenizer import GPT2_PATTERN
+
+    assert GPT2_PATTERN == openai_public.r50k_pat_str
+    assert tokenizer._pat_str == openai_public.r50k_pat_str

@@ -147,11 +147,47 @@ def test_seeded_runs_are_reproducible(tokenizer):
     assert first != other
 
 
+class SpyAdamW(torch.optim.AdamW):
+    """AdamW that records, at each step, the learning rate and the gradient norm it was given."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lrs, self.grad_norms = [], []
+
+    def step(self, closure=None):
+        self.lrs.append(self.param_groups[0]["lr"])
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        self.grad_norms.append(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])).item())
+        return super().step(closure)
+
+
+def _spy_run(tokenizer, **kwargs):
+    torch.manual_seed(123)
+    model = GPTModel(SMALL)
+    optimizer = SpyAdamW(model.parameters(), lr=2e-3, weight_decay=0.1)
+    train_loader = create_dataloader_v1(TEXT, batch_size=4, max_length=16, stride=16, tokenizer=tokenizer)
+    result = train_model_simple(model, train_loader, train_loader, optimizer, "cpu", num_epochs=1, eval_freq=100,
+                                eval_iter=1, start_context="Once", tokenizer=tokenizer, progress=False, **kwargs)
+    return optimizer, result
+
+
 def test_train_model_simple_options(tokenizer):
-    _, _, (train_losses, _, tokens) = _simple_run(tokenizer, warmup_steps=2, cosine_decay=True, min_lr=1e-4,
-                                                  grad_clip=1.0, grad_accum_steps=2, max_steps=4)
+    opt, (train_losses, _, tokens) = _spy_run(tokenizer, warmup_steps=2, cosine_decay=True, min_lr=1e-4,
+                                              grad_clip=0.05, grad_accum_steps=2, max_steps=5)
     assert tokens[-1] == 2 * 4 * 16 * 1  # first evaluation after step 0 = two accumulated batches
     assert len(train_losses) == 1
+    # warm-up over 2 steps, then half a cosine from 2e-3 down to min_lr at the last (5th) step
+    assert opt.lrs == pytest.approx([lr_at_step(s, 2e-3, 5, 2, 1e-4) for s in range(5)])
+    assert opt.lrs[:2] == pytest.approx([1e-3, 2e-3]) and opt.lrs[-1] > 1e-4
+    assert opt.grad_norms == pytest.approx([0.05] * 5, rel=1e-4)  # clipped (an untrained model's norm is larger)
+
+
+def test_warm_up_alone_then_constant_and_no_clipping_by_default(tokenizer):
+    opt, _ = _spy_run(tokenizer, warmup_steps=4, max_steps=6)
+    assert opt.lrs == pytest.approx([5e-4, 1e-3, 1.5e-3, 2e-3, 2e-3, 2e-3])
+    assert max(opt.grad_norms) > 0.5  # nothing clipped them
+    opt, _ = _spy_run(tokenizer, max_steps=3)
+    assert opt.lrs == [2e-3] * 3  # no schedule unless asked
 
 
 def test_gradient_accumulation_equals_a_bigger_batch():
@@ -178,9 +214,16 @@ def test_lr_schedule():
     assert lrs[100] == lrs[119] == pytest.approx(0.1)
 
 
-def test_device_and_autocast_helpers():
+def test_device_and_autocast_helpers(monkeypatch):
     assert choose_device("cpu") == torch.device("cpu")
-    assert choose_device("auto").type in ("cuda", "mps", "cpu")
+    assert choose_device("cuda:1") == torch.device("cuda", 1)  # an explicit choice is taken as it is
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert choose_device("auto") == choose_device(None) == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert choose_device("auto") == torch.device("mps")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert choose_device("auto") == torch.device("cpu")
     x = torch.randn(2, 2)
     with autocast_context("cpu", False):
         assert (x @ x).dtype == torch.float32
@@ -209,8 +252,11 @@ def test_generate_and_print_sample(tokenizer, capsys):
     text = generate_and_print_sample(model, tokenizer, "cpu", "Hello\nworld", max_new_tokens=3)
     assert text.startswith("Hello\nworld") and "Hello world" in capsys.readouterr().out
     assert model.training
-    tr, va = evaluate_model(model, [batch()], [batch(seed=2)], "cpu", eval_iter=1)
-    assert tr > 0 and va > 0
+    tr, va = evaluate_model(model, [batch()], [batch(seed=2), batch(seed=3)], "cpu", eval_iter=1)
+    model.eval()
+    with torch.no_grad():
+        assert tr == pytest.approx(calc_loss_batch(*batch(), model, "cpu").item(), abs=1e-6)
+        assert va == pytest.approx(calc_loss_batch(*batch(seed=2), model, "cpu").item(), abs=1e-6)
 
 
 def test_token_windows_shard_and_resume_order():
@@ -219,7 +265,11 @@ def test_token_windows_shard_and_resume_order():
     assert one.n_windows == 99 and one.batches_per_epoch == 24
     x, y = one.batch(0)
     assert torch.equal(x + 1, y) and x.shape == (4, 10) and int(x[0, 0]) % 10 == 0
-    assert torch.equal(one.batch(30)[0], one.batch(30)[0])  # any batch can be found again
+    again = TokenWindows(ids, 10, 4, seed=1)  # a new reader (a resumed run) finds any batch again
+    assert torch.equal(one.batch(30)[0], again.batch(30)[0]) and torch.equal(one.batch(3)[1], again.batch(3)[1])
+    order = torch.randperm(99, generator=torch.Generator().manual_seed(1 + 1))  # batch 30 = epoch 1, batch 6
+    assert one.batch(30)[0][:, 0].tolist() == (order[24:28] * 10).tolist()
+    assert not torch.equal(one.batch(0)[0], one.batch(24)[0])  # each epoch has its own order
     ranks = [TokenWindows(ids, 10, 4, seed=1, rank=r, world_size=2) for r in range(2)]
     starts = [set(r.batch(i)[0][:, 0].tolist()) for r in ranks for i in range(r.batches_per_epoch)]
     assert len(set().union(*starts)) == sum(len(s) for s in starts)  # the shards never overlap in an epoch
@@ -288,3 +338,44 @@ def test_train_config_refuses_a_setting_that_cannot_work(setting, expected):
     with pytest.raises(ValueError) as error:
         TrainConfig(**setting)
     assert expected in str(error.value)
+
+
+# -- the fused (chunked) loss across several chunks ----------------------------------------------
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_chunked_loss_and_gradients_across_chunks_equal_cross_entropy(dtype):
+    torch.manual_seed(0)
+    h0, w0 = torch.randn(1100, 16), torch.randn(300, 16) * 0.5
+    t = torch.randint(0, 300, (1100,))
+    tol = dict(atol=1e-6, rtol=1e-4) if dtype == torch.float32 else dict(atol=2e-3, rtol=2e-2)
+    results = []
+    for fused in (True, False):
+        h, w = h0.clone().requires_grad_(), w0.clone().requires_grad_()
+        with autocast_context("cpu", dtype == torch.bfloat16):
+            loss = chunked_cross_entropy(h, w, t) if fused else F.cross_entropy(h @ w.T, t)  # 512 rows a chunk: 3
+        loss.backward()
+        results.append((loss.float(), h.grad, w.grad))
+    (fused_loss, fh, fw), (ref_loss, rh, rw) = results
+    assert fh.dtype == rh.dtype == torch.float32 and fw.dtype == torch.float32
+    torch.testing.assert_close(fused_loss, ref_loss, **tol)
+    torch.testing.assert_close(fh, rh, **tol)
+    torch.testing.assert_close(fw, rw, **tol)
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_model_loss_on_a_batch_of_several_chunks_equals_the_classic_loss(autocast):
+    torch.manual_seed(0)
+    model = GPTModel(SMALL)
+    x, y = batch(b=40, t=32, seed=3)  # 1,280 positions: three chunks of the fused loss
+    tol = dict(atol=1e-5, rtol=1e-4) if not autocast else dict(atol=5e-3, rtol=5e-2)
+    grads = []
+    for fast in (True, False):
+        model.zero_grad()
+        with autocast_context("cpu", autocast):
+            loss = model_loss(model, x, y, fast=fast)
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
+    assert grads[0][0] == pytest.approx(grads[1][0], abs=tol["atol"] * 10)
+    for fast_grad, classic_grad in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(fast_grad, classic_grad, atol=tol["atol"] * max(1.0, classic_grad.abs().max().item()),
+                                   rtol=tol["rtol"])

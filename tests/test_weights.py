@@ -6,9 +6,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from conftest import need
 from gptbook import GPTModel, count_parameters, generate
 
-transformers = pytest.importorskip("transformers", reason="transformers is the test-only numerical reference")
+transformers = need("transformers", reason="transformers is the test-only numerical reference")
 
 SMALL_HF = dict(vocab_size=50257, n_positions=64, n_embd=64, n_layer=3, n_head=4)
 
@@ -18,6 +19,9 @@ def hf_checkpoint(tmp_path_factory):
     """A small random GPT-2 built and saved by transformers: (the HF model, its folder)."""
     torch.manual_seed(0)
     hf_model = transformers.GPT2LMHeadModel(transformers.GPT2Config(**SMALL_HF)).eval()
+    with torch.no_grad():  # LayerNorms start at 1 / 0 and biases at 0: make every tensor distinct
+        for param in hf_model.parameters():
+            param.add_(torch.randn_like(param) * 0.05)
     folder = tmp_path_factory.mktemp("hf-gpt2")
     hf_model.save_pretrained(folder)
     return hf_model, folder

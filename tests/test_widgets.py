@@ -244,3 +244,66 @@ def test_generation_css_hooks(gen):
                          (gen.status, "gptbook-status"), (gen.error, "gptbook-error"),
                          (gen.candidates, "gptbook-candidates"), (gen.seed, "gptbook-seed")]:
         assert name in classes(widget)
+
+
+def test_a_second_generate_press_while_generating_is_refused_and_the_first_finishes(gen, mini_model, monkeypatch):
+    import threading
+
+    from gptbook import GPTModel
+
+    entered, release, calls = threading.Event(), threading.Event(), []
+
+    def slow_forward(*args, **kwargs):  # holds the first generation inside the model until released
+        calls.append(threading.current_thread().name)
+        entered.set()
+        assert release.wait(timeout=60)
+        return GPTModel.forward(mini_model, *args, **kwargs)
+
+    monkeypatch.setattr(mini_model, "forward", slow_forward)
+    gen.generate_button.click()
+    assert entered.wait(timeout=60) and gen.running
+    gen.generate_button.click()  # a second press (the button is disabled in the page; a click still arrives here)
+    assert gen.generate() == "" and "Already generating" in gen.error.value  # the synchronous call is refused too
+    release.set()
+    assert gen.wait(timeout=60)
+    assert len(gen.token_ids) == 8 and len(calls) == 8 and len(set(calls)) == 1  # one generation, one thread
+    assert gen.status.value == "8 / 8 tokens · done" and not gen.generate_button.disabled
+
+
+def test_an_unexpected_error_from_the_model_is_shown_and_the_widget_keeps_working(gen, mini_model, monkeypatch):
+    def broken_forward(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(mini_model, "forward", broken_forward)
+    assert gen.generate() == ""
+    assert "RuntimeError: mat1 and mat2 shapes cannot be multiplied" in gen.error.value
+    assert "press Generate again" in gen.status.value and not gen.generate_button.disabled and not gen.running
+    monkeypatch.undo()
+    assert gen.generate() and gen.error.value == ""
+
+
+def test_reaching_end_of_text_is_the_status(gen, mini_model, tokenizer):
+    ids = text_to_token_ids("Every effort moves you", tokenizer)
+    first = int(generate(mini_model, ids, 1)[0, -1])
+    gen.eos_id = first  # the greedy model's first token now ends the text
+    gen.generate()
+    assert gen.token_ids == [first]
+    assert gen.status.value == "1 / 8 tokens · reached &lt;|endoftext|&gt;"
+
+
+def test_tokenizer_widget_shows_an_error_and_keeps_working(tokenizer, monkeypatch):
+    widget = TokenizerWidget(tokenizer, text="fine")
+    real = viz.token_spans_html
+
+    def fussy(text, tok):
+        if "bad" in text:
+            raise KeyError("no colour for this token")
+        return real(text, tok)
+
+    monkeypatch.setattr(viz, "token_spans_html", fussy)
+    view = widget.view.value
+    widget.text = "bad input"
+    assert "KeyError" in widget.error.value and "no colour for this token" in widget.error.value
+    assert widget.view.value == view  # the last good view stays
+    widget.text = "good again"
+    assert widget.error.value == "" and "good" in widget.view.value
