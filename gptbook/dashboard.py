@@ -382,6 +382,14 @@ class TrainingDashboard(W.VBox):
         self.n_draws += 1
         self._dirty = False
 
+    def _x_max(self) -> int:
+        """Right end of the step axes: the run's length, or, for a long run, a range that doubles as it goes
+        (so that the first hundred steps of a 100,000-step run are not a sliver at the left edge)."""
+        x_max = 50
+        while x_max < 1.1 * self.step:
+            x_max *= 2
+        return max(min(x_max, self.total_steps), self.step, 1) if self.total_steps else max(x_max, self.step)
+
     def figure(self) -> Figure:
         """The picture: losses (with the reference lines), learning rate, probe accuracies."""
         d = self.data
@@ -396,21 +404,21 @@ class TrainingDashboard(W.VBox):
             loss_ax.annotate(f"{label} {value:.2f}", (1.0, value), xycoords=("axes fraction", "data"),
                              ha="right", va="bottom", fontsize=8, color="#555")
         loss_ax.set(xlabel="step", ylabel="loss (nats)", title="loss")
-        loss_ax.set_xlim(0, max(self.total_steps, self.step, 1))
+        loss_ax.set_xlim(0, self._x_max())
         if d["steps"]:
             loss_ax.legend(loc="upper right", fontsize=8)
         steps_lr = [(s, v) for s, v in zip(d["steps"], d["lrs"]) if not math.isnan(v)]
         if steps_lr:
             lr_ax.plot(*zip(*steps_lr), color="#9467bd")
         lr_ax.set(xlabel="step", title="learning rate")
-        lr_ax.set_xlim(0, max(self.total_steps, self.step, 1))
+        lr_ax.set_xlim(0, self._x_max())
         lr_ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
         for name in (d["probes"][-1] if d["probes"] else {}):
             values = [100 * row.get(name, math.nan) for row in d["probes"]]
             probe_ax.plot(d["probe_steps"], values, "o-", ms=3, label=name.replace("_", " "),
                           color=_PROBE_COLORS.get(name))
         probe_ax.set(xlabel="step", ylabel="% right", title="probe accuracies", ylim=(-3, 103))
-        probe_ax.set_xlim(0, max(self.total_steps, self.step, 1))
+        probe_ax.set_xlim(0, self._x_max())
         if d["probes"]:
             probe_ax.legend(loc="lower right", fontsize=7)
         return fig
