@@ -113,7 +113,8 @@ def _worker(data: str, out_dir: str) -> None:
     config = TrainConfig(model_overrides={"emb_dim": 32, "n_layers": 2, "n_heads": 2, "context_length": 32,
                                           "drop_rate": 0.0},
                          data=data, out_dir=out_dir, batch_size=2, grad_accum_steps=2, max_steps=3,
-                         lr=5e-3, warmup_steps=0, grad_clip=0.5, eval_every=3, eval_batches=1, save_every=100)
+                         lr=5e-3, warmup_steps=0, grad_clip=0.5, eval_every=3, eval_batches=1, save_every=100,
+                         init="default")  # large initial logits: the two processes' losses differ clearly
     trainer = Trainer(config, log=lambda message: None)
     trainer._setup_device()
     trainer._build()
