@@ -33,10 +33,11 @@ VARIANTS = {
 
 def run_variant(name: str, pytest_args: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="gptbook-cache-") as cache:
-        env = {**os.environ, **VARIANTS[name], "GPTBOOK_CACHE": cache}
+        env = {**os.environ, **VARIANTS[name], "GPTBOOK_CACHE": cache,
+               "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}  # the project's own plugin only, as setup_course.py test
         print(f"[portability] {name}: {' '.join(f'{k}={v}' for k, v in VARIANTS[name].items()) or 'as is'}",
               flush=True)
-        command = [sys.executable, "-m", "pytest", "notebooks", "-p", "no:cacheprovider", *pytest_args]
+        command = [sys.executable, "-m", "pytest", "notebooks", "-p", "nbval", "-p", "no:cacheprovider", *pytest_args]
         return subprocess.run(command, cwd=ROOT, env=env).returncode
 
 
