@@ -32,6 +32,7 @@ from typing import Any, Optional, Sequence, Union
 
 import torch
 
+from .checkpoint import _sha256
 from .model import GPTModel
 from .training import TrainConfig
 
@@ -66,14 +67,6 @@ EXPORT_PROBE_STORIES = 120
 def cache_dir() -> Path:
     """gptbook's folder for things it keeps between sessions: ``$GPTBOOK_CACHE`` or ``~/.cache/gptbook``."""
     return Path(os.environ.get("GPTBOOK_CACHE") or Path.home() / ".cache" / "gptbook").expanduser()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def course_model_info() -> dict[str, Any]:
