@@ -10,8 +10,11 @@ This module cuts both, for as long as a ``with prepacked_linears(model):`` block
   bfloat16 this is what makes bf16 pay off at all: plain ``F.linear`` on bf16 CPU tensors
   rearranges every weight on *every* call. For float32, packed oneDNN streams the weights faster
   than PyTorch's ordinary kernel (Intel's MKL) on AMD CPUs but not on Intel ones, so
-  ``fp32_kernel`` picks one by the CPU's vendor. Packed copies stay in memory while the model
-  lives (half the size of the fp32 weights in bf16, their full size in fp32 on AMD);
+  ``fp32_kernel`` picks one by the CPU's vendor. MKL in turn streams the "wide" matrices (more
+  outputs than inputs: query/key/value, the first feed-forward layer, the output head) faster
+  when they are stored transposed, as GPT-2's own checkpoints store them, so those get a
+  transposed copy. Copies stay in memory while the model lives (bf16: half the size of the fp32
+  weights; fp32: about 70 % of them with MKL, all of them with oneDNN on AMD);
   ``release_prepacked`` frees them.
 - **Fused products.** The query, key and value projections read the same input, so their weights
   are stacked and applied in one call; the feed-forward network's GELU runs inside its first
@@ -116,6 +119,19 @@ def _versions(tensors: list[Optional[torch.Tensor]]) -> tuple:
     return tuple(out)
 
 
+def _nbytes(t: Optional[torch.Tensor]) -> int:
+    return t.numel() * t.element_size() if t is not None else 0
+
+
+def _transposed(layers: list[nn.Linear], kernel: str) -> bool:
+    """Whether the MKL kernel keeps this weight as (in_features, out_features): for "wide" matrices
+    (at least twice as many outputs as inputs: the fused query/key/value, the first feed-forward
+    layer, the output head) MKL streams that layout ~15-30 % faster when multiplying one row
+    (bench/RESULTS.md); for the others the layout makes no difference and no copy is made."""
+    out_features = sum(m.out_features for m in layers)
+    return kernel == "mkl" and layers[0].weight.dtype == torch.float32 and out_features >= 2 * layers[0].in_features
+
+
 def _pack(owner: nn.Module, layers: list[nn.Linear], tensors: list, kernel: str) -> tuple:
     """``(weight, bias)`` for ``kernel``: the weights of ``layers`` stacked (out_features side by
     side), packed for oneDNN or plain for MKL. Kept in ``_PACKED[owner]`` until a weight changes."""
@@ -132,11 +148,13 @@ def _pack(owner: nn.Module, layers: list[nn.Linear], tensors: list, kernel: str)
             else:
                 weight = torch.cat([m.weight.detach() for m in layers])  # (sum of out_features, in_features)
                 bias = torch.cat([m.bias.detach() for m in layers]) if all(has_bias) else None
-            copied = len(layers) > 1 or kernel == "onednn"
-            size = sum(t.numel() * t.element_size() for t in (weight, bias) if t is not None) if copied else 0
+            stacked, transposed = len(layers) > 1, _transposed(layers, kernel)
+            size = (_nbytes(weight) if stacked or transposed or kernel == "onednn" else 0) + (_nbytes(bias) if stacked else 0)
             if kernel == "onednn":
                 # batch_size=1: arrange the weight for multiplying one token vector at a time.
                 weight = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
+            elif transposed:
+                weight = weight.t().contiguous()  # (in_features, out_features), as GPT-2's Conv1D stores it
         entry = (versions, kernel, weight, bias, size)
         _PACKED[owner] = entry
     return entry[2], entry[3]
@@ -155,9 +173,14 @@ def _packed_linear(owner: nn.Module, layers: list[nn.Linear], kernel: str, gelu:
             weight, bias = _pack(owner, layers, tensors, kernel)
             return linear_pointwise(rows, weight, bias, activation, [], algorithm)
     else:
+        transposed = _transposed(layers, kernel)
+
         def apply(rows: torch.Tensor) -> torch.Tensor:
             weight, bias = _pack(owner, layers, tensors, kernel)
-            out = F.linear(rows, weight, bias)
+            if transposed:  # weight: (in_features, out_features)
+                out = torch.addmm(bias, rows, weight) if bias is not None else rows @ weight
+            else:
+                out = F.linear(rows, weight, bias)
             return F.gelu(out, approximate="tanh") if gelu else out
 
     return apply

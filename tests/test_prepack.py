@@ -90,6 +90,25 @@ def test_fp32_fast_path_with_a_cache_equals_the_readable_model(kernel):
     assert close_fp32(fast_cache.layers[1].keys[:, :, :12], plain_cache.layers[1].keys[:, :, :12])
 
 
+def test_fp32_mkl_keeps_transposed_copies_of_the_wide_matrices_only():
+    """What ``prepacked_bytes`` reports is what is kept: the fused query/key/value weights and bias, and
+    the first feed-forward layer and the output head stored (in, out); nothing for the square or narrow ones."""
+    from gptbook import prepack
+
+    model = model_in(torch.float32)
+    d, vocab, layers = model.cfg["emb_dim"], model.cfg["vocab_size"], model.cfg["n_layers"]
+    with torch.inference_mode(), prepacked_linears(model, fp32="mkl"):
+        model(ids())
+    block = model.trf_blocks[0]
+    assert prepack._PACKED[block.att][2].shape == (d, 3 * d)  # (in, out)
+    assert prepack._PACKED[block.ff.layers[0]][2].shape == (d, 4 * d)
+    assert prepack._PACKED[block.ff.layers[2]][2] is not None and block.ff.layers[2] in prepack._PACKED
+    assert prepack._PACKED[block.ff.layers[2]][2].data_ptr() == block.ff.layers[2].weight.data_ptr()  # no copy
+    assert prepack._PACKED[model.out_head][2].shape == (d, vocab)
+    per_block = 4 * (3 * d * d + 3 * d) + 4 * (4 * d * d)
+    assert prepack.prepacked_bytes(model) == layers * per_block + 4 * vocab * d
+
+
 @pytest.mark.parametrize("use_cache", [True, False], ids=["cache", "no cache"])
 def test_fp32_generate_chooses_the_same_greedy_tokens_as_the_readable_model(use_cache):
     model = model_in(torch.float32, {**QKV_BIAS_CONFIG, "context_length": 16})
