@@ -21,9 +21,11 @@ holds what the training function returned). Elsewhere -- a terminal, a script, a
 by ``nbval`` or ``nbclient`` -- nothing is drawn and training runs in the foreground with the
 usual progress bar and log lines. ``$GPTBOOK_DASHBOARD=text`` (or ``widget``) forces one or the other.
 
-Drawing is cheap by design: the picture (matplotlib, sent as a PNG) is redrawn at most every
-``redraw_seconds`` and never more often than 30 times its own drawing time, so it costs under
-about 3 % of the training time (``bench/bench_dashboard.py`` measures it). Plain ipywidgets, no
+Drawing is cheap by design: the picture (matplotlib, sent as a PNG, ~0.15 s to draw) is redrawn
+at most every ``redraw_seconds`` and never more often than ``DRAW_SPACING`` times its own
+drawing time, so drawing takes under 2 % of the training time (``bench/bench_dashboard.py``
+measures what it costs training; the status line, updated twice a second, costs nothing
+measurable). Plain ipywidgets, no
 JavaScript of our own, no CDN.
 
 The parts carry CSS classes for browser tests: ``gptbook-dashboard``, ``gptbook-dashboard-status``,
@@ -101,6 +103,9 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
 
 
+#: the picture waits at least this many times its own drawing time between redraws (drawing <= 1/61 of the time)
+DRAW_SPACING = 60
+
 _ACTIVE: Optional["TrainingDashboard"] = None  # the dashboard whose run is training in the background
 
 
@@ -108,7 +113,7 @@ class TrainingDashboard(W.VBox):
     """The live training dashboard: a callback for ``Trainer`` / ``train_model_simple`` and a widget.
 
     Args:
-        redraw_seconds: redraw the picture at most this often (it also waits 30 x its drawing time).
+        redraw_seconds: redraw the picture at most this often (it also waits ``DRAW_SPACING`` x its drawing time).
         sample_prompt: the prompt of the samples made by the dashboard itself (``train_model_simple``;
             ``Trainer`` sends its own, from ``TrainConfig.sample_prompt``).
         sample_tokens: length of those samples (0: none).
@@ -366,7 +371,7 @@ class TrainingDashboard(W.VBox):
             return
         since = time.perf_counter() - self._last_draw
         average = self.draw_seconds / self.n_draws if self.n_draws else 0.0
-        if since >= max(self.redraw_seconds, 30 * average) or (force and since >= 30 * average):
+        if since >= max(self.redraw_seconds, DRAW_SPACING * average) or (force and since >= DRAW_SPACING * average):
             self._draw()
 
     def _draw(self) -> None:
@@ -376,7 +381,7 @@ class TrainingDashboard(W.VBox):
         started = time.perf_counter()
         with warnings.catch_warnings():  # from a background thread a warning would land in some other cell
             warnings.simplefilter("ignore")
-            self.image.value = figure_to_png(self.figure(), dpi=80)
+            self.image.value = figure_to_png(self.figure(), dpi=80, tight=False)  # constrained layout: no crop pass
         self._last_draw = time.perf_counter()
         self.draw_seconds += self._last_draw - started
         self.n_draws += 1
@@ -406,7 +411,7 @@ class TrainingDashboard(W.VBox):
         loss_ax.set(xlabel="step", ylabel="loss (nats)", title="loss")
         loss_ax.set_xlim(0, self._x_max())
         if d["steps"]:
-            loss_ax.legend(loc="upper right", fontsize=8)
+            loss_ax.legend(loc="center right", fontsize=8)  # clear of the reference lines' labels
         steps_lr = [(s, v) for s, v in zip(d["steps"], d["lrs"]) if not math.isnan(v)]
         if steps_lr:
             lr_ax.plot(*zip(*steps_lr), color="#9467bd")

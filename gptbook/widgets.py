@@ -41,16 +41,17 @@ _NOTE_STYLE = "color:#9a6700"
 _NEW_TEXT_STYLE = "background:#fff1a8;color:#111;border-radius:2px"
 
 
-def figure_to_png(fig: Figure, dpi: int = 100) -> bytes:
+def figure_to_png(fig: Figure, dpi: int = 100, tight: bool = True) -> bytes:
     """Render a matplotlib ``Figure`` to PNG bytes (for an ``ipywidgets.Image``).
 
     Use a ``matplotlib.figure.Figure`` made directly, not through pyplot: it is drawn off
-    screen and never shows up (or piles up) in the notebook.
+    screen and never shows up (or piles up) in the notebook. ``tight=True`` crops the margins,
+    which costs a second rendering pass; a figure with a layout engine can do without.
     """
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # a token in a script the font lacks: a blank box is fine
         warnings.filterwarnings("ignore", message="Glyph .* missing from")
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     return buffer.getvalue()
 
 
