@@ -16,6 +16,9 @@ divided by the rate at which ``tensor.sum()`` reads a 500 MB tensor. Generating 
 every weight once, so that share says how much room is left. The goals (issue 12): fp32 at least
 1.3x transformers fp32 with identical greedy tokens, bf16 at least 2x.
 
+The headroom, for each dtype: every matrix product of one step alone in a loop (the layout and
+kernel the fast path uses), against a whole quiet step; a step can't be faster than its products.
+
 Also: a no-grad forward pass over 1 x 1024 tokens, and the peak memory of building the model and
 running that pass. Prints figures only; nothing here is a pass/fail test.
 """
@@ -104,6 +107,43 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != "darwin" else 1024**2)
+
+
+def products_only_seconds(model: nn.Module, kernel: str, repeats: int = 30) -> float:
+    """The 20th-percentile time of every matrix product of one cached step, alone, in a loop: one
+    token vector times each weight matrix, in the layout and through the kernel the fast path
+    uses (query/key/value fused). A step can't be faster than this; the rest of a step's time is
+    layer norms, attention on the cache, the cache writes, shortcuts and Python."""
+    import torch.nn.functional as F
+
+    dtype, linear_pointwise = model.out_head.weight.dtype, torch.ops.mkldnn._linear_pointwise
+    matrices = []
+    for block in model.trf_blocks:
+        att, ff = block.att, block.ff.layers
+        qkv = [att.W_query, att.W_key, att.W_value]
+        matrices.append((torch.cat([m.weight for m in qkv]), torch.cat([m.bias for m in qkv])))
+        matrices += [(m.weight, m.bias) for m in (att.out_proj, ff[0], ff[2])]
+    matrices.append((model.out_head.weight, None))
+    calls = []
+    with torch.no_grad():
+        for weight, bias in matrices:
+            x = torch.randn(1, weight.shape[1], dtype=dtype)
+            weight, bias = weight.detach().clone(), None if bias is None else bias.detach()
+            if kernel == "onednn":
+                packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
+                calls.append(lambda x=x, w=packed, b=bias: linear_pointwise(x, w, b, "none", [], ""))
+            elif weight.shape[0] >= 2 * weight.shape[1]:  # the fast path's rule (prepack._transposed)
+                wt = weight.t().contiguous()
+                calls.append(lambda x=x, w=wt, b=bias: torch.addmm(b, x, w) if b is not None else x @ w)
+            else:
+                calls.append(lambda x=x, w=weight, b=bias: F.linear(x, w, b))
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for call in calls:
+                call()
+            times.append(time.perf_counter() - start)
+    return torch.tensor(times).quantile(0.2).item()
 
 
 def with_fast_path(kernel: str | None):
@@ -218,6 +258,13 @@ def main() -> None:
     per_round16 = [h / o for h, o in zip(times["transformers generate, fp32"], times["gptbook generate, bf16"])]
     print(f"  ratio within each round: fp32 {min(per_round):.2f}-{max(per_round):.2f}x, "
           f"bf16 {min(per_round16):.2f}-{max(per_round16):.2f}x transformers fp32 (goals: 1.3x and 2x)")
+
+    for name, model, kernel in (("fp32", ours, fp32_kernel()), ("bf16", ours_bf16, "onednn")):
+        alone = products_only_seconds(model, kernel)
+        step = 1 / quiet[f"gptbook generate, {name}"]
+        print(f"  {name} matrix products alone ({kernel}, every weight once, nothing else): {alone * 1e3:.1f} ms, "
+              f"{bytes_per_token[f'gptbook generate, {name}'] / alone / 1e9:.1f} GB/s; a quiet step {step * 1e3:.1f} ms "
+              f"({100 * alone / step:.0f} % of it); at most {1 / alone / hf_quiet:.2f}x transformers with nothing else")
 
     reference = outputs["transformers generate, fp32"].tolist()
     for name in runs:

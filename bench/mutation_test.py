@@ -236,14 +236,18 @@ def main(argv=None) -> int:
             if args.sample is not None and len(found) > args.sample:
                 found = sorted(random.Random(args.seed).sample(found, args.sample))
             survivors = []
-            for line, what, source in found:
+            for i, (line, what, source) in enumerate(found, 1):
                 if args.list:
                     print(f"{module}.py:{line}: {what}")
                     continue
                 path.write_text(source, encoding="utf-8")
-                if run_tests(root, [*tests, *TEST_SELECTION.get(module, [])], args.timeout):
+                started = time.perf_counter()
+                survived = run_tests(root, [*tests, *TEST_SELECTION.get(module, [])], args.timeout)
+                verdict = "SURVIVED" if survived else "caught"
+                print(f"  [{i}/{len(found)}] {verdict}: {module}.py:{line}: {what} ({time.perf_counter() - started:.0f} s)",
+                      flush=True)
+                if survived:
                     survivors.append((line, what))
-                    print(f"  survived: {module}.py:{line}: {what}", flush=True)
             path.write_text(original, encoding="utf-8")
             if not args.list:
                 print(f"{module}: {len(found)} mutants, {len(survivors)} survived", flush=True)
