@@ -515,6 +515,10 @@ def _check_train_config(cfg: "TrainConfig") -> None:
         fail("init", "'gpt2' (GPT-2's initialisation) or 'default' (PyTorch's)")
     if not isinstance(cfg.model_overrides, dict):
         fail("model_overrides", "a dict of configuration fields, e.g. {'n_layers': 2}")
+    if not isinstance(cfg.probes, bool):
+        fail("probes", "True (run the probes at every evaluation on the bundled corpus) or False")
+    if not is_int(cfg.probe_stories) or cfg.probe_stories < 1:
+        fail("probe_stories", "a whole number >= 1 (to run no probes, set probes=False)")
 
 
 @dataclass

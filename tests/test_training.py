@@ -332,6 +332,7 @@ def test_trainer_stops_at_the_time_budget_and_saves(tmp_path):
     ({"max_length": 0}, "TrainConfig.max_length must be None"),
     ({"val_fraction": 1.0}, "TrainConfig.val_fraction must be a number between 0 and 1"),
     ({"init": "xavier"}, "TrainConfig.init must be 'gpt2'"),
+    ({"probe_stories": 0}, "to run no probes, set probes=False"),
 ])
 def test_train_config_refuses_a_setting_that_cannot_work(setting, expected):
     """A batch size of 0 fails when the config is made, with the field named, not as a ZeroDivisionError later."""
