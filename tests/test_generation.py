@@ -248,3 +248,24 @@ def test_overflowing_the_cache_is_a_clear_error(mini_model):
         mini_model(prompt(n=30), kv_cache=cache)
         with pytest.raises(ValueError, match="context_length is 32"):
             mini_model(prompt(n=3), kv_cache=cache)
+
+
+def test_top_k_of_one_makes_sampling_greedy(mini_model):
+    """top_k=1 is the smallest allowed value: only the most likely token is left to draw."""
+    idx = prompt(batch=2)
+    sampled = generate(mini_model, idx, 10, temperature=1.5, top_k=1, seed=5)
+    assert torch.equal(sampled, generate(mini_model, idx, 10))
+    kept = filter_logits(torch.tensor([[0.5, 2.0, -1.0], [3.0, 1.0, 2.9]]), top_k=1)
+    assert torch.isfinite(kept).tolist() == [[False, True, False], [True, False, False]]
+
+
+def test_a_one_block_model_generates_the_same_tokens_with_and_without_the_cache():
+    """The cache's length comes from its only layer (a learner's n_layers=1 model must not fail)."""
+    torch.manual_seed(0)
+    model = GPTModel({**MINI_CONFIG, "n_layers": 1}).eval()
+    cache = model.new_kv_cache()
+    assert cache.length == 0
+    model(prompt(n=4), kv_cache=cache)
+    assert cache.length == 4
+    idx = prompt(n=6)
+    assert torch.equal(generate(model, idx, 8), generate(model, idx, 8, use_cache=False))

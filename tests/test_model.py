@@ -150,6 +150,8 @@ def test_block_keeps_the_shape_and_has_shortcuts():
 def test_multi_head_attention_classic_signature():
     mha = MultiHeadAttention(d_in=3, d_out=4, context_length=6, dropout=0.0, num_heads=2)
     assert mha(torch.randn(2, 6, 3)).shape == (2, 6, 4)
+    assert mha.W_query.bias is None and mha.W_key.bias is None and mha.W_value.bias is None  # the book's default
+    assert MultiHeadAttention(3, 4, 6, 0.0, 2, qkv_bias=True).W_key.bias.shape == (4,)
     with pytest.raises(ValueError, match="divisible"):
         MultiHeadAttention(d_in=3, d_out=5, context_length=6, dropout=0.0, num_heads=2)
 
