@@ -269,3 +269,10 @@ def test_a_one_block_model_generates_the_same_tokens_with_and_without_the_cache(
     assert cache.length == 4
     idx = prompt(n=6)
     assert torch.equal(generate(model, idx, 8), generate(model, idx, 8, use_cache=False))
+
+
+def test_top_p_of_one_keeps_every_token_even_the_vanishingly_unlikely():
+    """top_p=1 means no nucleus: even where the cumulative probability rounds to 1 early, nothing is dropped."""
+    logits = torch.tensor([[100.0, 0.0, -100.0, 5.0], [0.0, 0.0, 0.0, 0.0]])
+    assert torch.equal(filter_logits(logits, top_p=1.0), logits)
+    assert torch.isinf(filter_logits(logits, top_p=0.999)).tolist()[0] == [False, True, True, True]

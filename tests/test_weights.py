@@ -105,3 +105,14 @@ def test_non_gpt2_config_is_refused(tmp_path):
 def test_unknown_model_id_offline_says_what_to_do():
     with pytest.raises(ValueError, match="local folder"):
         GPTModel.from_pretrained("gptbook-test/no-such-model")
+
+
+def test_a_minimal_config_json_gets_gpt2s_defaults():
+    """OpenAI's original config.json has no dropout or tying fields: GPT-2 means 0.1 dropout and a tied head."""
+    from gptbook.weights import config_from_hf
+
+    cfg = config_from_hf({"vocab_size": 50257, "n_ctx": 1024, "n_embd": 768, "n_head": 12, "n_layer": 12})
+    assert cfg == {"vocab_size": 50257, "context_length": 1024, "emb_dim": 768, "n_heads": 12, "n_layers": 12,
+                   "drop_rate": 0.1, "qkv_bias": True, "tie_weights": True}
+    untied = config_from_hf({**SMALL_HF, "tie_word_embeddings": False, "resid_pdrop": 0.0})
+    assert untied["tie_weights"] is False and untied["drop_rate"] == 0.0
