@@ -73,12 +73,12 @@ def _settled_cases():
     T, M, F5 = " Tuesday", " Monday", " five"
     return [Case(label, lambda a=a: (_made_up_lens(a[0], *a[2:]), a[1])) for label, a in [
         ("settles after block 0", ([",", T, T, T, T], T)),
-        ("appears after block 0, is lost, settles after block 2", ([",", T, M, T, T], T)),
+        ("appears after block 0 and is lost, then settles after block 2", ([",", T, M, T, T], T)),
         ("the top guess from the embedding on", ([T, T, T], T)),
         ("only the last layer", ([M, M, M, M, T], T)),
         ("never the top guess", ([",", M, M, M, M], T)),
-        ("the top guess after the embedding only, then lost", ([T, M, M, M, M], T)),
-        ("another token, 2 blocks", ([",", F5, F5], F5, F5)),
+        ("the top guess after the embedding only", ([T, M, M, M, M], T)),
+        ("another token and 2 blocks", ([",", F5, F5], F5, F5)),
     ]] + [Case("a small random model's logit lens (3 blocks)", _random_model_lens)]
 
 
@@ -145,11 +145,11 @@ def _run_ablated(answer, args):
 
 def _ablation_cases():
     return [Case(label, lambda a=a: (_model(a[0], **a[3]), _ids(a[0], *a[1]), a[2])) for label, a in [
-        ("one head, batch of 1", (1, (1, 5), [(0, 1)], {})),
-        ("two heads in two layers, batch of 2", (2, (2, 6), [(0, 2), (1, 3)], {})),
-        ("every head of block 1", (3, (2, 4), [(1, h) for h in range(4)], {})),
+        ("one head in a batch of 1", (1, (1, 5), [(0, 1)], {})),
+        ("two heads in two layers (batch of 2)", (2, (2, 6), [(0, 2), (1, 3)], {})),
+        ("every head of layer 1", (3, (2, 4), [(1, h) for h in range(4)], {})),
         ("no head at all", (4, (1, 8), [], {})),
-        ("another seed, 3 layers, qkv bias", (5, (3, 8), [(2, 0), (0, 0)], {"n_layers": 3, "qkv_bias": True})),
+        ("another seed with 3 layers and qkv bias", (5, (3, 8), [(2, 0), (0, 0)], {"n_layers": 3, "qkv_bias": True})),
     ]]
 
 
@@ -230,9 +230,9 @@ def _minus_loss(ids: torch.Tensor):
 
 def _head_cases():
     return [Case(label, lambda a=a: (_model(a[0], **a[2]), a[1])) for label, a in [
-        ("2 layers x 4 heads, the log-probability of a next token", (1, _next_token_logprob(_ids(11, 1, 6), 42), {})),
+        ("2 layers x 4 heads: the log-probability of a next token", (1, _next_token_logprob(_ids(11, 1, 6), 42), {})),
         ("1 layer x 4 heads", (2, _next_token_logprob(_ids(12, 1, 8), 7), {"n_layers": 1})),
-        ("3 layers x 2 heads, minus a text's loss", (3, _minus_loss(_ids(13, 2, 9)), {"n_layers": 3, "n_heads": 2})),
+        ("3 layers x 2 heads: minus a text's loss", (3, _minus_loss(_ids(13, 2, 9)), {"n_layers": 3, "n_heads": 2})),
         ("another seed and token: a head of layer 1", (4, _next_token_logprob(_ids(14, 1, 5), 60), {})),
     ]]
 
