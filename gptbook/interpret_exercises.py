@@ -194,6 +194,10 @@ register(Exercise(
         Mistake("whole blocks are switched off instead of single heads",
                 "ablate(model, layers=[...]) skips whole blocks; single heads are ablate(model, heads=heads).",
                 answer=_ablation_variant("blocks")),
+        Mistake("the weights are changed in place, which PyTorch refuses while they require gradients",
+                "Leave the weights alone: ablate(model, heads=heads) switches the heads off with hooks and removes "
+                "them when its with block ends.",
+                error=r"leaf Variable that requires grad"),
     ],
 ))
 

@@ -100,13 +100,21 @@ def loss_without_flatten(model, token_ids):
     return F.cross_entropy(model(token_ids[:, :-1]), token_ids[:, 1:])
 
 
+def ablated_by_zeroing_weights(model, ids, heads):
+    head_dim = model.cfg["emb_dim"] // model.cfg["n_heads"]
+    for layer, head in heads:
+        model.trf_blocks[layer].att.out_proj.weight[:, head * head_dim:(head + 1) * head_dim] = 0.0
+    return model(ids)
+
+
 @pytest.mark.parametrize("exercise_id, answer, fragment", [
     ("01.1", text_to_ids_without_allowed_special, "<|endoftext|> is not allowed"),
     ("03.1", embeddings_indexed_by_token, "indexed with the token IDs"),
     ("04.2", ViewWithoutContiguous, "non-contiguous"),
     ("07.1", greedy_without_crop, "not cropped"),
     ("08.1", loss_without_flatten, "not flattened"),
-], ids=["01.1", "03.1", "04.2", "07.1", "08.1"])
+    ("10.2", ablated_by_zeroing_weights, "changed in place"),
+], ids=["01.1", "03.1", "04.2", "07.1", "08.1", "10.2"])
 def test_mistakes_that_raise_are_named_and_the_error_is_shown(exercise_id, answer, fragment):
     result = check(exercise_id, answer)
     assert not result.passed and result.mistake is not None and fragment in result.mistake.name, text(result)
