@@ -26,7 +26,8 @@ checker catches, so an endless loop ends with a message instead of a hung kernel
 really stops the loop; unlike a subprocess it needs no pickling of notebook-defined functions.
 (A single long call into PyTorch's C++ code is not interrupted; it ends on its own.)
 
-The exercises themselves (references, cases, common mistakes, hints) live in ``exercise_set``.
+The exercises themselves (references, cases, common mistakes, hints) live in ``exercise_set``
+(notebooks 01-09) and ``interpret_exercises`` (notebook 10).
 """
 
 from __future__ import annotations
@@ -98,14 +99,14 @@ _EXERCISES: dict[str, Exercise] = {}
 
 
 def register(exercise: Exercise) -> Exercise:
-    """Add an exercise to the course's list (used by ``exercise_set``)."""
+    """Add an exercise to the course's list (used by ``exercise_set`` and ``interpret_exercises``)."""
     _EXERCISES[exercise.id] = exercise
     return exercise
 
 
 def exercises() -> dict[str, Exercise]:
     """All exercises of the course, by id ("04.1", ...), in notebook order."""
-    from . import exercise_set  # noqa: F401  (registers the exercises on first use)
+    from . import exercise_set, interpret_exercises  # noqa: F401  (register the exercises on first use)
 
     return dict(sorted(_EXERCISES.items(), key=lambda item: tuple(int(p) for p in item[0].split("."))))
 
