@@ -276,3 +276,29 @@ def test_top_p_of_one_keeps_every_token_even_the_vanishingly_unlikely():
     logits = torch.tensor([[100.0, 0.0, -100.0, 5.0], [0.0, 0.0, 0.0, 0.0]])
     assert torch.equal(filter_logits(logits, top_p=1.0), logits)
     assert torch.isinf(filter_logits(logits, top_p=0.999)).tolist()[0] == [False, True, True, True]
+
+
+def test_a_context_size_beyond_the_models_is_capped_at_the_models_context(mini_model):
+    """Asking for more context than the model has crops to the model's context (32) instead of failing."""
+    idx = prompt(n=40)
+    assert torch.equal(generate(mini_model, idx, 5, context_size=1000), generate(mini_model, idx, 5))
+    assert torch.equal(generate(mini_model, idx, 5, context_size=1000),
+                       generate_text_simple(mini_model, idx, 5, context_size=32))
+
+
+def test_any_module_that_maps_ids_to_logits_can_generate(mini_model):
+    """A learner's own model without a cache (no new_kv_cache, no cfg) works with the default options."""
+
+    class Plain(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, ids):
+            return self.inner(ids)
+
+    idx = prompt(n=6)
+    mine = generate(Plain(mini_model), idx, 6, context_size=32)
+    assert torch.equal(mine, generate(mini_model, idx, 6))
+    with pytest.raises(ValueError, match="context_size is required"):
+        generate(Plain(mini_model), idx, 6)
