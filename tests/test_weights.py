@@ -116,3 +116,20 @@ def test_a_minimal_config_json_gets_gpt2s_defaults():
                    "drop_rate": 0.1, "qkv_bias": True, "tie_weights": True}
     untied = config_from_hf({**SMALL_HF, "tie_word_embeddings": False, "resid_pdrop": 0.0})
     assert untied["tie_weights"] is False and untied["drop_rate"] == 0.0
+
+
+def test_an_untied_checkpoint_loads_its_own_output_head(tmp_path):
+    """With tie_word_embeddings false the head is a matrix of its own (lm_head.weight), not the embedding."""
+    torch.manual_seed(1)
+    hf_model = transformers.GPT2LMHeadModel(transformers.GPT2Config(**SMALL_HF, tie_word_embeddings=False)).eval()
+    with torch.no_grad():
+        for param in hf_model.parameters():
+            param.add_(torch.randn_like(param) * 0.05)
+    assert not torch.equal(hf_model.lm_head.weight, hf_model.transformer.wte.weight)
+    hf_model.save_pretrained(tmp_path)
+    model = GPTModel.from_pretrained(tmp_path)
+    assert model.out_head.weight is not model.tok_emb.weight
+    torch.testing.assert_close(model.out_head.weight, hf_model.lm_head.weight, atol=0, rtol=0)
+    x = torch.randint(0, 50257, (1, 12), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), hf_model(x).logits, atol=1e-4, rtol=0)
