@@ -380,3 +380,22 @@ def test_model_loss_on_a_batch_of_several_chunks_equals_the_classic_loss(autocas
     for fast_grad, classic_grad in zip(grads[0][1], grads[1][1]):
         torch.testing.assert_close(fast_grad, classic_grad, atol=tol["atol"] * max(1.0, classic_grad.abs().max().item()),
                                    rtol=tol["rtol"])
+
+
+def test_chunked_loss_gradients_when_the_head_or_the_hidden_states_are_frozen():
+    """Fine-tuning with a frozen output head (or embedding, when tied) still gets the hidden states' gradient,
+    and the head's gradient comes without the hidden states needing one."""
+    torch.manual_seed(0)
+    h0, w0, t = torch.randn(40, 8), torch.randn(30, 8), torch.randint(0, 30, (40,))
+    for frozen in ("weight", "hidden"):
+        h = h0.clone().requires_grad_(frozen != "hidden")
+        w = w0.clone().requires_grad_(frozen != "weight")
+        chunked_cross_entropy(h, w, t, chunk_size=16).backward()
+        rh, rw = h0.clone().requires_grad_(), w0.clone().requires_grad_()
+        F.cross_entropy(rh @ rw.T, t).backward()
+        if frozen == "weight":
+            assert w.grad is None
+            torch.testing.assert_close(h.grad, rh.grad, atol=1e-6, rtol=1e-5)
+        else:
+            assert h.grad is None
+            torch.testing.assert_close(w.grad, rw.grad, atol=1e-6, rtol=1e-5)
