@@ -65,6 +65,40 @@ PLANTED = [
 ]
 
 
+#: Mutants reviewed as equivalent: no input the code can receive behaves differently, so no test can
+#: catch them. Key: (module, the source line stripped, the change, which such change on that line).
+#: They still run; one that survives is reported as "equivalent", not counted as a survivor. When a
+#: line is edited its key no longer matches and the mutant shows up as a survivor again: review it anew.
+_LAST_DIM = "dim=-1 -> dim=1 on a 2-D (batch, vocab) tensor: the same axis"
+EQUIVALENT = {
+    ("generation", "probas = torch.softmax(logits, dim=-1)", "drop USub", 1): _LAST_DIM,
+    ("generation", "idx_next = torch.argmax(probas, dim=-1, keepdim=True)  # (b, 1)", "drop USub", 1): _LAST_DIM,
+    ("generation", "if top_k is not None and top_k < logits.shape[-1]:", "drop USub", 1): _LAST_DIM,
+    ("generation", "if top_k is not None and top_k < logits.shape[-1]:", "Lt -> LtE", 1):
+        "top-k of the whole vocabulary: the k-th largest is the smallest logit, so nothing is masked either way",
+    ("generation", "kth_largest = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (b, 1)", "drop USub", 1): _LAST_DIM,
+    ("generation", "sorted_logits, sorted_idx = torch.sort(logits, descending=True, stable=True, dim=-1)",
+     "drop USub", 1): _LAST_DIM,
+    ("generation", "cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)", "drop USub", 1): _LAST_DIM,
+    ("generation", "cumulative = torch.softmax(sorted_logits, dim=-1).cumsum(dim=-1)", "drop USub", 2): _LAST_DIM,
+    ("generation", "drop_sorted = (cumulative - torch.softmax(sorted_logits, dim=-1)) >= top_p", "drop USub", 1):
+        _LAST_DIM,
+    ("generation", "drop = drop_sorted.scatter(-1, sorted_idx, drop_sorted)", "drop USub", 1): _LAST_DIM,
+    ("generation", "elif use_cache and seq.shape[1] <= context_size:", "LtE -> Lt", 1):
+        "a prompt exactly as long as the context: its first token is computed without a cache, the same tokens "
+        "(the next step slides past the context anyway)",
+    ("generation", "idx_next = torch.argmax(logits, dim=-1, keepdim=True)  # greedy: (b, 1)", "drop USub", 1): _LAST_DIM,
+    ("generation", "probs = torch.softmax(logits, dim=-1)", "drop USub", 1): _LAST_DIM,
+    ("generation", "yield (idx_next, torch.softmax(logits, dim=-1)) if return_probs else idx_next", "drop USub", 1):
+        _LAST_DIM,
+    ("attention", "elif num_tokens == 1:  # one new token: it may see every cached key", "1 -> 2", 1):
+        "one new token then takes the masked branch, whose mask row hides no cached key: the same result",
+    ("weights", "n = module.mask.shape[0]", "0 -> 1", 1): "the causal mask is square",
+    ("weights", "if dtype is not None or device is not None:", "IsNot -> Is", 2):
+        "with device None and dtype None, model.to() changes nothing",
+}
+
+
 class _Mutator(ast.NodeTransformer):
     """Visits the tree; the ``target``-th mutation point is changed, the others are only counted."""
 
@@ -235,22 +269,26 @@ def main(argv=None) -> int:
             found = list(mutants(original, functions))
             if args.sample is not None and len(found) > args.sample:
                 found = sorted(random.Random(args.seed).sample(found, args.sample))
-            survivors = []
+            survivors, equivalent, seen = [], [], {}
+            lines = original.splitlines()
             for i, (line, what, source) in enumerate(found, 1):
+                seen[line, what] = seen.get((line, what), 0) + 1  # the k-th such change on this line
+                reason = EQUIVALENT.get((module, lines[line - 1].strip(), what, seen[line, what]))
                 if args.list:
-                    print(f"{module}.py:{line}: {what}")
+                    print(f"{module}.py:{line}: {what}" + (f"  (equivalent: {reason})" if reason else ""))
                     continue
                 path.write_text(source, encoding="utf-8")
                 started = time.perf_counter()
                 survived = run_tests(root, [*tests, *TEST_SELECTION.get(module, [])], args.timeout)
-                verdict = "SURVIVED" if survived else "caught"
-                print(f"  [{i}/{len(found)}] {verdict}: {module}.py:{line}: {what} ({time.perf_counter() - started:.0f} s)",
-                      flush=True)
+                verdict = ("equivalent" if reason else "SURVIVED") if survived else "caught"
+                print(f"  [{i}/{len(found)}] {verdict}: {module}.py:{line}: {what} ({time.perf_counter() - started:.0f} s)"
+                      + (f" -- {reason}" if survived and reason else ""), flush=True)
                 if survived:
-                    survivors.append((line, what))
+                    (equivalent if reason else survivors).append((line, what))
             path.write_text(original, encoding="utf-8")
             if not args.list:
-                print(f"{module}: {len(found)} mutants, {len(survivors)} survived", flush=True)
+                print(f"{module}: {len(found)} mutants, {len(survivors)} survived, "
+                      f"{len(equivalent)} reviewed as equivalent", flush=True)
             total_survivors += len(survivors)
         return 1 if total_survivors else 0
     finally:
