@@ -399,3 +399,23 @@ def test_chunked_loss_gradients_when_the_head_or_the_hidden_states_are_frozen():
         else:
             assert h.grad is None
             torch.testing.assert_close(w.grad, rw.grad, atol=1e-6, rtol=1e-5)
+
+
+def test_model_loss_uses_the_fused_loss_by_default_and_the_classic_one_when_told():
+    """What makes Trainer's steps fast: fast=None picks the chunked loss for a GPTModel; fast=False never does."""
+    from unittest import mock
+
+    import gptbook.training as training
+    from conftest import MINI_CONFIG
+
+    torch.manual_seed(0)
+    model = GPTModel(MINI_CONFIG).eval()  # no dropout: both losses see the same model
+    x, y = torch.randint(0, 50257, (2, 8)), torch.randint(0, 50257, (2, 8))
+    with mock.patch.object(training, "chunked_cross_entropy", wraps=training.chunked_cross_entropy) as fused:
+        default = training.model_loss(model, x, y)
+        assert fused.call_count == 1
+        classic = training.model_loss(model, x, y, fast=False)
+        assert fused.call_count == 1
+        training.model_loss(model, x, y, fast=True)
+        assert fused.call_count == 2
+    torch.testing.assert_close(default, classic, atol=1e-5, rtol=1e-5)
