@@ -261,10 +261,12 @@ def test_top_k_of_one_makes_sampling_greedy(mini_model):
 
 def test_a_one_block_model_generates_the_same_tokens_with_and_without_the_cache():
     """The cache's length comes from its only layer (a learner's n_layers=1 model must not fail)."""
+    from gptbook.attention import KVCache
+
     torch.manual_seed(0)
     model = GPTModel({**MINI_CONFIG, "n_layers": 1}).eval()
     cache = model.new_kv_cache()
-    assert cache.length == 0
+    assert cache.length == 0 and KVCache(n_layers=0, capacity=8).length == 0  # nothing seen yet
     model(prompt(n=4), kv_cache=cache)
     assert cache.length == 4
     idx = prompt(n=6)
