@@ -411,7 +411,7 @@ class TrainingDashboard(W.VBox):
         loss_ax.set(xlabel="step", ylabel="loss (nats)", title="loss")
         loss_ax.set_xlim(0, self._x_max())
         if d["steps"]:
-            loss_ax.legend(loc="center right", fontsize=8)  # clear of the reference lines' labels
+            loss_ax.legend(loc="lower left", fontsize=8)  # where a falling loss never is, clear of the reference labels
         steps_lr = [(s, v) for s, v in zip(d["steps"], d["lrs"]) if not math.isnan(v)]
         if steps_lr:
             lr_ax.plot(*zip(*steps_lr), color="#9467bd")
