@@ -23,10 +23,9 @@ usual progress bar and log lines. ``$GPTBOOK_DASHBOARD=text`` (or ``widget``) fo
 
 Drawing is cheap by design: the picture (matplotlib, sent as a PNG, ~0.15 s to draw) is redrawn
 at most every ``redraw_seconds`` and never more often than ``DRAW_SPACING`` times its own
-drawing time, so drawing takes under 2 % of the training time (``bench/bench_dashboard.py``
-measures what it costs training; the status line, updated twice a second, costs nothing
-measurable). Plain ipywidgets, no
-JavaScript of our own, no CDN.
+drawing time. On a 2-core CPU that is ~2.5 % of a run's time, and training with the pictures is
+no slower than without them beyond run-to-run noise (``bench/bench_dashboard.py`` measures both;
+bench/RESULTS_DASHBOARD.md). Plain ipywidgets, no JavaScript of our own, no CDN.
 
 The parts carry CSS classes for browser tests: ``gptbook-dashboard``, ``gptbook-dashboard-status``,
 ``gptbook-dashboard-plot``, ``gptbook-dashboard-sample``, ``gptbook-dashboard-log``,

@@ -134,7 +134,8 @@ def _transposed(layers: list[nn.Linear], kernel: str) -> bool:
 
 def _pack(owner: nn.Module, layers: list[nn.Linear], tensors: list, kernel: str) -> tuple:
     """``(weight, bias)`` for ``kernel``: the weights of ``layers`` stacked (out_features side by
-    side), packed for oneDNN or plain for MKL. Kept in ``_PACKED[owner]`` until a weight changes."""
+    side), packed for oneDNN, or for MKL as they are or transposed (``_transposed``). Kept in
+    ``_PACKED[owner]`` until a weight changes."""
     versions = _versions(tensors)
     entry = _PACKED.get(owner)
     if entry is None or entry[0] != versions or entry[1] != kernel:
