@@ -116,23 +116,24 @@ def products_only_seconds(model: nn.Module, kernel: str, repeats: int = 30) -> f
     layer norms, attention on the cache, the cache writes, shortcuts and Python."""
     import torch.nn.functional as F
 
+    from gptbook.prepack import _transposed  # the fast path's own rule for which matrices MKL reads transposed
+
     dtype, linear_pointwise = model.out_head.weight.dtype, torch.ops.mkldnn._linear_pointwise
-    matrices = []
+    groups = []  # the layers each product of the fast path reads (query/key/value as one)
     for block in model.trf_blocks:
         att, ff = block.att, block.ff.layers
-        qkv = [att.W_query, att.W_key, att.W_value]
-        matrices.append((torch.cat([m.weight for m in qkv]), torch.cat([m.bias for m in qkv])))
-        matrices += [(m.weight, m.bias) for m in (att.out_proj, ff[0], ff[2])]
-    matrices.append((model.out_head.weight, None))
+        groups += [[att.W_query, att.W_key, att.W_value], [att.out_proj], [ff[0]], [ff[2]]]
+    groups.append([model.out_head])
     calls = []
     with torch.no_grad():
-        for weight, bias in matrices:
+        for layers in groups:
+            weight = torch.cat([m.weight for m in layers])  # a copy: (sum of out_features, in_features)
+            bias = torch.cat([m.bias for m in layers]) if layers[0].bias is not None else None
             x = torch.randn(1, weight.shape[1], dtype=dtype)
-            weight, bias = weight.detach().clone(), None if bias is None else bias.detach()
             if kernel == "onednn":
                 packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
                 calls.append(lambda x=x, w=packed, b=bias: linear_pointwise(x, w, b, "none", [], ""))
-            elif weight.shape[0] >= 2 * weight.shape[1]:  # the fast path's rule (prepack._transposed)
+            elif _transposed(layers, kernel):
                 wt = weight.t().contiguous()
                 calls.append(lambda x=x, w=wt, b=bias: torch.addmm(b, x, w) if b is not None else x @ w)
             else:
