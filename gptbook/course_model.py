@@ -34,31 +34,7 @@ import torch
 
 from .checkpoint import _sha256
 from .model import GPTModel
-from .training import TrainConfig
-
-#: How the shipped course model was trained: ``gptbook train --recipe course`` starts from this.
-COURSE_RECIPE = TrainConfig(
-    model="tiny",
-    # width 128 instead of 256: a quarter of the work per token, and the stories need no more
-    # (no dropout either: 2.5 passes over generated stories leave nothing to overfit)
-    model_overrides={"emb_dim": 128, "drop_rate": 0.0},
-    batch_size=8,
-    max_length=256,
-    max_steps=1600,  # 3.3 million tokens: about 2.5 passes over the 1.33 million training tokens
-    lr=2e-3,  # 3e-3 is unstable here: the loss stalls near 4.4 and greedy text is commas and newlines
-    min_lr=2e-4,
-    warmup_steps=100,
-    eval_every=50,  # dense, so that the history shows when each skill (and the induction head) appeared
-    eval_batches=8,
-    save_every=200,
-    log_every=50,
-    seed=123,
-    device="cpu",
-    autocast=False,
-    probes=True,
-    probe_stories=40,
-    merge_unused=True,  # the head rows of the ~49,000 tokens the stories never use trained as one (exact)
-)
+from .recipes import COURSE_RECIPE  # noqa: F401  (gptbook.course_model.COURSE_RECIPE, as before)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 #: The shipped weights (bf16 safetensors) and their metadata.

@@ -230,12 +230,17 @@ def _corpus_tokens(tokenizer) -> list[int]:
 
 
 def repeated_sequences(n: int = INDUCTION_SEQUENCES, length: int = INDUCTION_LENGTH, seed: int = INDUCTION_SEED,
-                       tokenizer=None) -> torch.Tensor:
+                       tokenizer=None, vocabulary: Optional[list[int]] = None) -> torch.Tensor:
     """``n`` rows of ``<|endoftext|>`` + a random sequence of ``length`` distinct corpus tokens + the same again.
 
     Shape (n, 1 + 2 * length). The same rows on every machine (drawn with ``torch.Generator`` from ``seed``).
+    ``vocabulary``: the token IDs to draw from (default: ``corpus_token_ids()``).
     """
-    vocab = torch.tensor(corpus_token_ids(tokenizer))
+    vocab = torch.as_tensor(list(vocabulary) if vocabulary is not None else corpus_token_ids(tokenizer),
+                            dtype=torch.long)
+    if len(vocab) < length:
+        raise ValueError(f"a sequence of {length} distinct tokens needs a vocabulary of at least {length} tokens, "
+                         f"got {len(vocab)}")
     g = torch.Generator().manual_seed(seed)
     seqs = torch.stack([vocab[torch.randperm(len(vocab), generator=g)[:length]] for _ in range(n)])  # (n, length)
     return torch.cat([torch.full((n, 1), EOT_ID), seqs, seqs], dim=1)

@@ -732,7 +732,7 @@ class Trainer:
         self._log = log
         self.tokenizer = get_tokenizer()
         self.history: dict[str, list] = {"steps": [], "train_losses": [], "val_steps": [], "val_losses": [],
-                                         "tokens_seen": [], "val_probes": []}
+                                         "tokens_seen": [], "val_probes": [], "val_seconds": []}
         self.step = 0  # optimizer steps done
         self.unused_tokens: Optional[UnusedTokens] = None  # with merge_unused: the shared head row (fit sets it)
         self._finished = False  # fit() ran to the end (close() then waits for the other processes)
@@ -965,6 +965,8 @@ class Trainer:
                  f"bf16 autocast {'on' if self.use_autocast else 'off'}")
         started = self._started = time.perf_counter()
         last_log_time, last_log_step = started, self.step
+        # seconds of training (set-up excluded) before this run: a resumed run's clock goes on from there
+        seconds_before = self.history["val_seconds"][-1] if self.history["val_seconds"] else 0.0
         self._notify("start", model=self.model, total_steps=cfg.max_steps, step=self.step,
                      tokens_per_step=tokens_per_step, history=self.history)
         stopped = False
@@ -987,6 +989,7 @@ class Trainer:
                 val = self.evaluate()
                 self.history["val_steps"].append(self.step)
                 self.history["val_losses"].append(val)
+                self.history["val_seconds"].append(seconds_before + time.perf_counter() - started)
                 self.log(f"step {self.step:5d} | val loss {val:.3f} | val perplexity {perplexity(val):.1f}")
                 sample, n_probes = None, len(self.history["val_probes"])
                 if self.rank == 0:
