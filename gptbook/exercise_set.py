@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .attention import MultiHeadAttention
 from .config import GPT2_CONFIGS, GPT_CONFIG_124M, GPT_CONFIG_TINY
-from .exercises import Case, Exercise, Mistake, register
+from .exercises import Answer, Case, Exercise, Mistake, Property, register
 from .generation import generate_text_simple
 from .layers import GELU, LayerNorm
 from .model import GPTModel, TransformerBlock
@@ -34,13 +34,16 @@ def _ids(seed: int, high: int, *shape: int) -> torch.Tensor:
     return torch.randint(0, high, shape, generator=torch.Generator().manual_seed(seed))
 
 
+_DROPOUT_SEED = 1234
+
+
 def _run_module(reference_cls, takes_cfg: bool = False):
     """How a class answer runs: build it with the case's arguments, copy the reference's (randomised)
     weights into it by name, and call it. ``run.prepare`` builds the reference once, outside the time
     budget."""
 
     def prepare(args):
-        ctor, seed, inputs = args
+        ctor, seed, inputs, *mode = args
         torch.manual_seed(seed)
         ref = reference_cls(ctor) if takes_cfg else reference_cls(**ctor)
         gen = torch.Generator().manual_seed(seed + 1)
@@ -50,10 +53,10 @@ def _run_module(reference_cls, takes_cfg: bool = False):
                     p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen))
                 elif name.endswith(("shift", "bias")):
                     p.copy_(0.2 * torch.randn(p.shape, generator=gen))
-        return ctor, ref.state_dict(), inputs
+        return (ctor, ref.state_dict(), inputs, *mode)
 
     def run(answer, args):
-        ctor, want, inputs = args
+        ctor, want, inputs, *mode = args
         mine = answer(ctor) if takes_cfg else answer(**ctor)
         have = mine.state_dict()
         missing = [k for k in want if k not in have]
@@ -69,8 +72,11 @@ def _run_module(reference_cls, takes_cfg: bool = False):
             if have[k].shape != want[k].shape:
                 raise ValueError(f"parameter {k} has shape {tuple(have[k].shape)}, expected {tuple(want[k].shape)}")
         mine.load_state_dict(want)
-        mine.eval()
-        with torch.no_grad():
+        # A case marked "train" runs in training mode, where dropout is on: the same seed draws the same
+        # masks as the reference's when the dropout sits where GPT-2 has it (and is drawn in the same order).
+        mine.train(mode == ["train"])
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_DROPOUT_SEED)
             return mine(*inputs)
 
     run.prepare = prepare
@@ -404,24 +410,42 @@ register(Exercise(
 
 
 class _MHAVariant(MultiHeadAttention):
-    """gptbook's attention with one thing done wrong (for recognising common mistakes)."""
+    """gptbook's attention written out, with one thing done wrong (a common mistake) or done differently
+    (a valid variant): ``fault`` says which."""
 
     fault = ""
 
     def forward(self, x):
         b, T, _ = x.shape
-        H, hd = self.num_heads, self.head_dim
+        H, hd, fault = self.num_heads, self.head_dim, self.fault
         q = self.W_query(x).view(b, T, H, hd).transpose(1, 2)
         k = self.W_key(x).view(b, T, H, hd).transpose(1, 2)
         v = self.W_value(x).view(b, T, H, hd).transpose(1, 2)
-        scores = (q @ k.transpose(2, 3)).masked_fill(self.mask[:T, :T], float("-inf"))
-        scale = self.d_out ** 0.5 if self.fault == "scale_d_out" else hd ** 0.5
-        context = torch.softmax(scores / scale, dim=-1) @ v  # (b, H, T, hd)
-        if self.fault == "no_transpose_back":
+        if fault == "sdpa":  # valid: PyTorch's fused attention, dropout only while training
+            context = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                     dropout_p=self.dropout.p if self.training else 0.0)
+        else:
+            if fault == "einsum":  # valid
+                scores = torch.einsum("bhqd,bhkd->bhqk", q, k)
+            else:
+                scores = q @ k.transpose(2, 3)
+            scores = scores.masked_fill(self.mask[:T, :T], float("-inf"))
+            scale = self.d_out ** 0.5 if fault == "scale_d_out" else hd ** 0.5
+            weights = torch.softmax(scores / scale, dim=-1)
+            if fault == "dropout_always":
+                weights = F.dropout(weights, self.dropout.p)  # F.dropout's training=True is the default
+            elif fault == "functional_dropout":  # valid
+                weights = F.dropout(weights, self.dropout.p, training=self.training)
+            elif fault not in ("no_dropout", "dropout_context"):
+                weights = self.dropout(weights)
+            context = weights @ v  # (b, H, T, hd)
+        if fault == "dropout_context":
+            context = self.dropout(context)
+        if fault == "no_transpose_back":
             context = context.reshape(b, T, self.d_out)
         else:
             context = context.transpose(1, 2).reshape(b, T, self.d_out)
-        return context if self.fault == "no_out_proj" else self.out_proj(context)
+        return context if fault == "no_out_proj" else self.out_proj(context)
 
 
 def _mha_variant(fault):
@@ -431,13 +455,29 @@ def _mha_variant(fault):
 def _mha_cases():
     small = dict(d_in=3, d_out=4, context_length=6, dropout=0.0, num_heads=2)
     wide = dict(d_in=8, d_out=12, context_length=10, dropout=0.0, num_heads=3, qkv_bias=True)
+    drop = {**wide, "dropout": 0.5}
     return [Case(label, lambda a=a: a) for label, a in [
         ("batch of 2, 6 tokens, 2 heads", (small, 1, (_rand(1, 2, 6, 3),))),
         ("batch of 1", (small, 2, (_rand(2, 1, 6, 3),))),
         ("one token", (small, 3, (_rand(3, 2, 1, 3),))),
         ("3 heads, qkv bias, the full context of 10", (wide, 4, (_rand(4, 2, 10, 8),))),
         ("another seed, 4 tokens", (wide, 5, (_rand(5, 3, 4, 8),))),
+        ("dropout 0.5 in evaluation mode (no dropout)", (drop, 6, (_rand(6, 2, 7, 8),))),
+        ("dropout 0.5 in training mode (the attention weights dropped, seeded)", (drop, 7, (_rand(7, 2, 7, 8),), "train")),
+        ("dropout 0.5 in training mode, one sequence of 10", (drop, 8, (_rand(8, 1, 10, 8),), "train")),
     ]]
+
+
+class _MHAViewNoContiguous(_MHAVariant):
+    """A learner's MHA that calls .view on the transposed context (no .contiguous())."""
+
+    def forward(self, x):
+        b, T, _ = x.shape
+        split = lambda t: t.view(b, T, self.num_heads, self.head_dim).transpose(1, 2)  # noqa: E731
+        q, k, v = split(self.W_query(x)), split(self.W_key(x)), split(self.W_value(x))
+        scores = (q @ k.transpose(2, 3)).masked_fill(self.mask[:T, :T], float("-inf"))
+        weights = self.dropout(torch.softmax(scores / self.head_dim**0.5, dim=-1))
+        return self.out_proj((weights @ v).transpose(1, 2).view(b, T, self.d_out))
 
 
 register(Exercise(
@@ -485,6 +525,27 @@ register(Exercise(
         Mistake("out_proj is not applied",
                 "The last step mixes the heads: return self.out_proj(context).",
                 answer=_mha_variant("no_out_proj")),
+        Mistake("the attention weights are never dropped out in training",
+                "GPT-2 drops attention weights while training: weights = self.dropout(torch.softmax(...)) "
+                "before weights @ values (nn.Dropout is off by itself in evaluation mode).",
+                answer=_mha_variant("no_dropout")),
+        Mistake("dropout is applied to the context vectors instead of the attention weights",
+                "Drop out the attention weights, right after the softmax: self.dropout(weights) @ values.",
+                answer=_mha_variant("dropout_context")),
+        Mistake("dropout stays on in evaluation mode",
+                "F.dropout(x, p) drops in every mode unless you pass training=self.training; nn.Dropout "
+                "(self.dropout) follows model.train() / model.eval() by itself.",
+                answer=_mha_variant("dropout_always")),
+    ],
+    wrong_answers=[
+        Answer(".view on the transposed context", _MHAViewNoContiguous,
+               ".view is called on the transposed (non-contiguous) tensor"),
+    ],
+    variants=[
+        Answer("torch.einsum for the scores", _mha_variant("einsum")),
+        Answer("F.scaled_dot_product_attention with dropout_p while training", _mha_variant("sdpa")),
+        Answer("F.dropout(weights, p, training=self.training)", _mha_variant("functional_dropout")),
+        Answer("gptbook's MultiHeadAttention itself", MultiHeadAttention),
     ],
 ))
 

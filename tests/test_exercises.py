@@ -19,6 +19,8 @@ from gptbook.exercises import exercises
 EXERCISES = exercises()
 ALL = list(EXERCISES.values())
 MISTAKES = [(ex.id, m) for ex in ALL for m in ex.mistakes if m.answer is not None]
+WRONG = [(ex.id, w) for ex in ALL for w in ex.wrong_answers]
+VARIANTS = [(ex.id, v) for ex in ALL for v in ex.variants]
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +70,35 @@ def test_each_common_mistake_is_caught_and_named_with_its_hint(exercise_id, mist
     assert result.mistake is mistake, text(result)
     assert mistake.name in text(result) and mistake.hint in text(result)
     assert html.escape(mistake.name) in result._repr_html_()
+
+
+def test_every_exercise_registers_wrong_answers_and_valid_variants():
+    """Like bench/mutation_test.py for the library: every exercise names the wrong answers its check must
+    fail (its common mistakes and other plausible ones) and valid answers written differently."""
+    for ex in ALL:
+        wrong = [m for m in ex.mistakes if m.answer is not None] + ex.wrong_answers
+        assert len(wrong) >= 3, (ex.id, len(wrong))
+        assert len(ex.variants) >= 2, (ex.id, len(ex.variants))
+        names = {m.name for m in ex.mistakes}
+        for w in ex.wrong_answers:
+            assert w.mistake is None or w.mistake in names, (ex.id, w.label, w.mistake)
+        for m in ex.mistakes:  # every named mistake can be produced by a registered wrong answer
+            assert m.answer is not None or any(w.mistake == m.name for w in ex.wrong_answers), (ex.id, m.name)
+
+
+@pytest.mark.parametrize("exercise_id, wrong", WRONG, ids=lambda x: x if isinstance(x, str) else x.label)
+def test_each_registered_wrong_answer_fails_and_is_named(exercise_id, wrong):
+    result = check(exercise_id, wrong.answer)
+    assert not result.passed, text(result)
+    assert result.status in ("wrong", "error"), text(result)
+    if wrong.mistake is not None:
+        assert result.mistake is not None and result.mistake.name == wrong.mistake, text(result)
+
+
+@pytest.mark.parametrize("exercise_id, variant", VARIANTS, ids=lambda x: x if isinstance(x, str) else x.label)
+def test_each_valid_variant_passes(exercise_id, variant):
+    result = check(exercise_id, variant.answer)
+    assert result.passed, text(result)
 
 
 # Mistakes recognised by the error they raise, written out as a learner would.
