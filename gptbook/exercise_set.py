@@ -126,6 +126,20 @@ register(Exercise(
                 "tokenizer.encode(text, allowed_special={'<|endoftext|>'}).",
                 error="disallowed special token"),
     ],
+    wrong_answers=[
+        Answer("no allowed_special", lambda text, tok: torch.tensor(tok.encode(text)).unsqueeze(0),
+               "<|endoftext|> is not allowed"),
+        Answer("float token IDs", lambda text, tok: torch.tensor([tok.encode(text, allowed_special=EOT)],
+                                                                 dtype=torch.float32)),
+        Answer("encode_ordinary: <|endoftext|> spelled out in pieces",
+               lambda text, tok: torch.tensor([tok.encode_ordinary(text)])),
+        Answer("one ID per character", lambda text, tok: torch.tensor([[ord(c) for c in text]])),
+    ],
+    variants=[
+        Answer("torch.tensor([ids])", lambda text, tok: torch.tensor([tok.encode(text, allowed_special={"<|endoftext|>"})])),
+        Answer("allowed_special='all' and [None]", lambda text, tok: torch.tensor(tok.encode(text, allowed_special="all"))[None]),
+        Answer("gptbook.text_to_token_ids", text_to_token_ids),
+    ],
 ))
 
 
@@ -166,6 +180,15 @@ register(Exercise(
                 "len(text.split()) counts words; the exercise asks for characters, len(text).",
                 answer=lambda text, tok: len(tok.encode(text)) / len(text.split())),
     ],
+    wrong_answers=[
+        Answer("rounded to 2 digits", lambda text, tok: round(len(tok.encode(text)) / len(text), 2)),
+        Answer("distinct tokens only", lambda text, tok: len(set(tok.encode(text))) / len(text)),
+        Answer("characters without spaces", lambda text, tok: len(tok.encode(text)) / len(text.replace(" ", ""))),
+    ],
+    variants=[
+        Answer("a 0-dim tensor", lambda text, tok: torch.tensor(len(tok.encode(text)) / len(text), dtype=torch.float64)),
+        Answer("len(list(text)) and a float", lambda text, tok: float(len(tok.encode(text))) / len(list(text))),
+    ],
 ))
 
 
@@ -198,6 +221,14 @@ def _pair_cases():
     ]]
 
 
+def _pairs_while(token_ids, max_length, stride):
+    pairs, i = [], 0
+    while i + max_length < len(token_ids):
+        pairs.append((tuple(token_ids[i:i + max_length]), tuple(token_ids[i + 1:i + max_length + 1])))
+        i += stride
+    return pairs
+
+
 register(Exercise(
     id="02.1", title="Inputs and targets with a sliding window", name="input_target_pairs",
     expects="a function input_target_pairs(token_ids, max_length, stride) that returns a list of "
@@ -222,11 +253,31 @@ register(Exercise(
                 "Move the start by stride: range(0, ..., stride).",
                 answer=lambda t, m, s: [(t[i:i + m], t[i + 1:i + m + 1]) for i in range(0, len(t) - m)]),
     ],
+    wrong_answers=[
+        Answer("the target one token too long",
+               lambda t, m, s: [(t[i:i + m], t[i + 1:i + m + 2]) for i in range(0, len(t) - m, s)]),
+        Answer("the first window skipped",
+               lambda t, m, s: [(t[i:i + m], t[i + 1:i + m + 1]) for i in range(s, len(t) - m, s)]),
+        Answer("inputs and targets swapped",
+               lambda t, m, s: [(t[i + 1:i + m + 1], t[i:i + m]) for i in range(0, len(t) - m, s)]),
+    ],
+    variants=[
+        Answer("tensors inside", lambda t, m, s: [(torch.tensor(t[i:i + m]), torch.tensor(t[i + 1:i + m + 1]))
+                                                  for i in range(0, len(t) - m, s)]),
+        Answer("a while loop and tuples", _pairs_while),
+    ],
 ))
 
 
 def _ref_count_windows(n_tokens, max_length, stride):
     return len(range(0, n_tokens - max_length, stride))
+
+
+def _count_windows_loop(n_tokens, max_length, stride):
+    count, start = 0, 0
+    while start < n_tokens - max_length:
+        count, start = count + 1, start + stride
+    return count
 
 
 register(Exercise(
@@ -253,6 +304,16 @@ register(Exercise(
         Mistake("a text that is too short gives a negative count",
                 "There cannot be fewer than 0 windows: max(0, ...).",
                 answer=lambda n, m, s: math.ceil((n - m) / s)),
+    ],
+    wrong_answers=[
+        Answer("one more than fits (// + 1)", lambda n, m, s: max(0, (n - m) // s + 1)),
+        Answer("n_tokens // max_length", lambda n, m, s: n // m),
+        Answer("a float", lambda n, m, s: max(0, (n - m) / s)),
+    ],
+    variants=[
+        Answer("len(range(...))", lambda n, m, s: len(range(0, n - m, s))),
+        Answer("ceiling by negative floor division", lambda n, m, s: max(0, -(-(n - m) // s))),
+        Answer("counting in a loop", _count_windows_loop),
     ],
 ))
 
@@ -298,10 +359,27 @@ register(Exercise(
         Mistake("the positional table is indexed with the token IDs",
                 "pos_emb takes positions 0 .. T-1 (torch.arange(T)), not the token IDs.",
                 error=r"index out of range"),
+        Mistake("the positions are counted from 1",
+                "Python counts from 0: the first token sits at position 0, so positions = torch.arange(T) "
+                "(the last one, T - 1, is the table's last row when T is the full context).",
+                answer=lambda ids, te, pe: te(ids) + pe(torch.arange(1, ids.shape[1] + 1))),
         Mistake("the two embeddings are concatenated instead of added",
                 "GPT-2 adds the two vectors (same width), it does not put them side by side.",
                 answer=lambda ids, te, pe: torch.cat(
                     [te(ids), pe(torch.arange(ids.shape[1])).expand(ids.shape[0], -1, -1)], dim=-1)),
+    ],
+    wrong_answers=[
+        Answer("the token IDs as positions", lambda ids, te, pe: te(ids) + pe(ids),
+               "the positional table is indexed with the token IDs"),
+        Answer("positions 1 .. T", lambda ids, te, pe: te(ids) + pe(torch.arange(1, ids.shape[1] + 1)),
+               "the positions are counted from 1"),
+        Answer("positions in reverse", lambda ids, te, pe: te(ids) + pe(torch.arange(ids.shape[1] - 1, -1, -1))),
+        Answer("multiplied instead of added", lambda ids, te, pe: te(ids) * pe(torch.arange(ids.shape[1]))),
+    ],
+    variants=[
+        Answer("the tables' weights, indexed", lambda ids, te, pe: te.weight[ids] + pe.weight[:ids.shape[1]]),
+        Answer("F.embedding and a batch of positions",
+               lambda ids, te, pe: F.embedding(ids, te.weight) + pe(torch.arange(ids.shape[1]).unsqueeze(0))),
     ],
 ))
 
@@ -328,6 +406,16 @@ register(Exercise(
                 answer=lambda c: c["vocab_size"] * c["context_length"]),
         Mistake("the output head is counted too", "Only the two embedding tables: the output head is another matrix.",
                 answer=lambda c: 2 * c["vocab_size"] * c["emb_dim"] + c["context_length"] * c["emb_dim"]),
+    ],
+    wrong_answers=[
+        Answer("rows only", lambda c: c["vocab_size"] + c["context_length"]),
+        Answer("the output head counted twice", lambda c: 3 * c["vocab_size"] * c["emb_dim"]),
+        Answer("emb_dim squared", lambda c: c["vocab_size"] * c["emb_dim"] + c["emb_dim"] ** 2),
+    ],
+    variants=[
+        Answer("(rows) × emb_dim", lambda c: (c["vocab_size"] + c["context_length"]) * c["emb_dim"]),
+        Answer("gptbook.parameter_breakdown", lambda c: parameter_breakdown(c)["token_embedding"]
+               + parameter_breakdown(c)["positional_embedding"]),
     ],
 ))
 
