@@ -434,6 +434,8 @@ def _attention(q, k, v, scale="sqrt", mask="before", dim=-1, diagonal=1):
     future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=diagonal)
     if mask == "before":
         scores = scores.masked_fill(future, float("-inf"))
+    elif mask == "zero":
+        scores = scores.masked_fill(future, 0.0)
     elif mask == "past":
         scores = scores.masked_fill(future.T & ~torch.eye(T, dtype=torch.bool), float("-inf"))
     weights = torch.softmax(scores, dim=dim)
@@ -452,6 +454,13 @@ def _attention_cases():
     return [Case(label, lambda a=a: make(*a)) for label, a in [
         ("batch of 2, 6 tokens", (1, 2, 6, 4)), ("batch of 1", (2, 1, 6, 4)), ("one token", (3, 2, 1, 4)),
         ("the full context of 16 tokens", (4, 1, 16, 8)), ("another seed", (5, 3, 5, 4))]]
+
+
+def _attention_tril(queries, keys, values):
+    T = queries.shape[1]
+    allowed = torch.tril(torch.ones(T, T))
+    scores = torch.einsum("bqd,bkd->bqk", queries, keys) / math.sqrt(keys.shape[-1])
+    return torch.softmax(scores.masked_fill(allowed == 0, -torch.inf), dim=-1) @ values
 
 
 register(Exercise(
@@ -490,9 +499,31 @@ register(Exercise(
         Mistake("the mask hides the past instead of the future",
                 "The future is *above* the diagonal (triu), columns after the row.",
                 answer=lambda q, k, v: _attention(q, k, v, mask="past")),
+        Mistake("the future scores are set to 0 instead of -inf",
+                "A score of 0 still gets weight e^0 = 1 after the softmax: fill the future with float('-inf').",
+                answer=lambda q, k, v: _attention(q, k, v, mask="zero")),
         Mistake("the softmax runs over the wrong dimension (the queries)",
                 "Each query's weights over the keys must sum to 1: softmax over the last dimension, dim=-1.",
                 answer=lambda q, k, v: _attention(q, k, v, dim=-2)),
+    ],
+    wrong_answers=[
+        Answer("the √d_k applied to the weights after the softmax",
+               lambda q, k, v: (torch.softmax((q @ k.transpose(1, 2)).masked_fill(
+                   torch.ones(q.shape[1], q.shape[1], dtype=torch.bool).triu(1), float("-inf")), -1)
+                   / k.shape[-1] ** 0.5) @ v),
+        Answer("the weights returned instead of the context vectors",
+               lambda q, k, v: _attention(q, k, torch.eye(q.shape[1]).expand(q.shape[0], -1, -1))),
+        Answer("keys and queries swapped, no transpose of the mask",
+               lambda q, k, v: _attention(k, q, v)),
+    ],
+    variants=[
+        Answer("einsum and a tril mask compared with 0", _attention_tril),
+        Answer("F.scaled_dot_product_attention(is_causal=True)",
+               lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)),
+        Answer("keys.mT and a preallocated output",
+               lambda q, k, v: torch.matmul(torch.softmax((q @ k.mT / math.sqrt(k.shape[-1])).masked_fill(
+                   torch.triu(torch.ones(q.shape[1], q.shape[1]), 1).bool(), float("-inf")), -1), v,
+                   out=torch.empty(v.shape))),
     ],
 ))
 
@@ -646,10 +677,20 @@ class _LNVariant(LayerNorm):
     fault = ""
 
     def forward(self, x):
+        if self.fault == "functional":  # valid
+            return F.layer_norm(x, x.shape[-1:], self.scale, self.shift, 1e-5)
         dim = 0 if self.fault == "dim" else -1
         mean = x.mean(dim=dim, keepdim=True)
         var = x.var(dim=dim, keepdim=True, unbiased=self.fault == "bessel")
-        if self.fault == "eps_outside":
+        if self.fault == "rsqrt":  # valid
+            return self.scale * (x - mean) * torch.rsqrt((x - mean).pow(2).mean(-1, keepdim=True) + self.eps) + self.shift
+        if self.fault == "std":
+            norm = (x - mean) / (x.std(dim=-1, keepdim=True) + self.eps)
+        elif self.fault == "eps_big":
+            norm = (x - mean) / torch.sqrt(var + 1e-3)
+        elif self.fault == "no_center":
+            norm = x / torch.sqrt(var + self.eps)
+        elif self.fault == "eps_outside":
             norm = (x - mean) / (torch.sqrt(var) + self.eps)
         elif self.fault == "no_eps":
             norm = (x - mean) / torch.sqrt(var)
@@ -708,6 +749,15 @@ register(Exercise(
                 "Each token vector is normalised on its own: mean and variance over dim=-1 with keepdim=True.",
                 answer=_ln_variant("dim")),
     ],
+    wrong_answers=[
+        Answer("x.std() + eps: Bessel's correction and eps outside the root", _ln_variant("std")),
+        Answer("eps 1e-3", _ln_variant("eps_big")),
+        Answer("the mean not subtracted", _ln_variant("no_center")),
+    ],
+    variants=[
+        Answer("F.layer_norm", _ln_variant("functional")),
+        Answer("torch.rsqrt and (x - mean)²", _ln_variant("rsqrt")),
+    ],
 ))
 
 
@@ -745,31 +795,66 @@ register(Exercise(
                 "GPT-2 uses the tanh form: 0.5 * x * (1 + tanh(√(2/π) (x + 0.044715 x³))).",
                 answer=lambda x: x * torch.sigmoid(1.702 * x)),
     ],
+    wrong_answers=[
+        Answer("F.gelu without approximate='tanh'", lambda x: F.gelu(x),
+               "this is the exact (erf) GELU, not GPT-2's tanh approximation"),
+        Answer("x³ without the x", lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * 0.044715 * x**3))),
+        Answer("tanh(x) alone", lambda x: 0.5 * x * (1 + torch.tanh(x))),
+    ],
+    variants=[
+        Answer("F.gelu(approximate='tanh')", lambda x: F.gelu(x, approximate="tanh")),
+        Answer("torch.nn.GELU('tanh') and torch.pow", lambda x: torch.nn.GELU("tanh")(x)),
+        Answer("the formula with math.pi under torch.sqrt",
+               lambda x: 0.5 * x * (1.0 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi)) * (x + 0.044715 * torch.pow(x, 3))))),
+    ],
 ))
 
 
 class _BlockVariant(TransformerBlock):
+    """gptbook's block written out, with one thing done wrong or differently (``fault``)."""
+
     fault = ""
 
     def forward(self, x):
-        if self.fault == "no_shortcut":
-            x = self.att(self.norm1(x))
-            return self.ff(self.norm2(x))
-        if self.fault == "post_norm":
-            x = self.norm1(x + self.att(x))
-            return self.norm2(x + self.ff(x))
-        if self.fault == "one_norm":
-            x = x + self.att(self.norm1(x))
-            return x + self.ff(self.norm1(x))
-        if self.fault == "shortcut_after_norm":
+        fault, drop = self.fault, self.drop_shortcut
+        if fault == "no_drop":
+            drop = torch.nn.Identity()
+        elif fault == "drop_always":
+            drop = lambda h: F.dropout(h, self.drop_shortcut.p)  # noqa: E731  (training=True by default)
+        elif fault == "functional":  # valid
+            drop = lambda h: F.dropout(h, self.drop_shortcut.p, self.training)  # noqa: E731
+        if fault == "no_shortcut":
+            x = drop(self.att(self.norm1(x)))
+            return drop(self.ff(self.norm2(x)))
+        if fault == "post_norm":
+            x = self.norm1(x + drop(self.att(x)))
+            return self.norm2(x + drop(self.ff(x)))
+        if fault == "one_norm":
+            x = x + drop(self.att(self.norm1(x)))
+            return x + drop(self.ff(self.norm1(x)))
+        if fault == "shortcut_after_norm":
             h = self.norm1(x)
-            x = h + self.att(h)
+            x = h + drop(self.att(h))
             h = self.norm2(x)
-            return h + self.ff(h)
-        if self.fault == "ff_no_shortcut":
-            x = x + self.att(self.norm1(x))
-            return self.ff(self.norm2(x))
-        return super().forward(x)
+            return h + drop(self.ff(h))
+        if fault == "ff_no_shortcut":
+            x = x + drop(self.att(self.norm1(x)))
+            return drop(self.ff(self.norm2(x)))
+        if fault == "drop_after_add":
+            x = drop(x + self.att(self.norm1(x)))
+            return drop(x + self.ff(self.norm2(x)))
+        if fault == "drop_input":
+            x = x + self.att(drop(self.norm1(x)))
+            return x + self.ff(drop(self.norm2(x)))
+        if fault == "book":  # valid: the book's way, the shortcut kept in a variable
+            shortcut = x
+            x = self.drop_shortcut(self.att(self.norm1(x)))
+            x = x + shortcut
+            shortcut = x
+            x = self.drop_shortcut(self.ff(self.norm2(x)))
+            return x + shortcut
+        x = x + drop(self.att(self.norm1(x)))
+        return x + drop(self.ff(self.norm2(x)))
 
 
 def _block_variant(fault):
@@ -781,12 +866,16 @@ _BLOCK_CFG = {**GPT_CONFIG_124M, "emb_dim": 16, "n_heads": 4, "context_length": 
 
 def _block_cases():
     bias = {**_BLOCK_CFG, "qkv_bias": True}
+    drop = {**_BLOCK_CFG, "drop_rate": 0.5}
     return [Case(label, lambda a=a: a) for label, a in [
         ("batch of 2, 5 tokens", (_BLOCK_CFG, 1, (_rand(1, 2, 5, 16),))),
         ("batch of 1", (_BLOCK_CFG, 2, (_rand(2, 1, 5, 16),))),
         ("one token", (_BLOCK_CFG, 3, (_rand(3, 2, 1, 16),))),
         ("the full context (8), qkv bias", (bias, 4, (_rand(4, 2, 8, 16),))),
         ("another seed", (_BLOCK_CFG, 5, (_rand(5, 3, 4, 16),))),
+        ("drop_rate 0.5 in evaluation mode (no dropout)", (drop, 6, (_rand(6, 2, 5, 16),))),
+        ("drop_rate 0.5 in training mode (dropout on both sub-layers' outputs, seeded)",
+         (drop, 7, (_rand(7, 2, 6, 16),), "train")),
     ]]
 
 
@@ -826,6 +915,26 @@ register(Exercise(
         Mistake("the shortcut is taken after the norm",
                 "Keep the input *before* normalising for the shortcut: shortcut = x, then x = self.norm1(x).",
                 answer=_block_variant("shortcut_after_norm")),
+        Mistake("the sub-layers' outputs are not dropped out in training (drop_shortcut is never used)",
+                "GPT-2 drops out each sub-layer's output before adding it to the shortcut: "
+                "x = x + self.drop_shortcut(self.att(self.norm1(x))), the same around the feed-forward.",
+                answer=_block_variant("no_drop")),
+        Mistake("the dropout comes after adding the shortcut, so the shortcut is dropped out too",
+                "Drop out only the sub-layer's output: x + self.drop_shortcut(sublayer), not "
+                "self.drop_shortcut(x + sublayer).",
+                answer=_block_variant("drop_after_add")),
+        Mistake("dropout stays on in evaluation mode",
+                "F.dropout(x, p) drops in every mode unless you pass training=self.training; the module "
+                "self.drop_shortcut follows model.train() / model.eval() by itself.",
+                answer=_block_variant("drop_always")),
+    ],
+    wrong_answers=[
+        Answer("dropout on the sub-layers' inputs instead of their outputs", _block_variant("drop_input")),
+    ],
+    variants=[
+        Answer("the book's way: shortcut = x", _block_variant("book")),
+        Answer("F.dropout(..., training=self.training)", _block_variant("functional")),
+        Answer("gptbook's TransformerBlock itself", TransformerBlock),
     ],
 ))
 

@@ -423,9 +423,24 @@ def _outcomes(exercise: Exercise, answer: Any, cases: list, budget: _Budget, tra
     return outcomes
 
 
-def _same_behaviour(exercise: Exercise, a: list, b: list) -> bool:
-    if all(x.error is not None for x in a):
+_MISTAKE_OUTCOMES: dict = {}
+
+
+def _behaves_like(exercise: Exercise, mistake: Mistake, cases: list, learner: list, budget: _Budget) -> bool:
+    """Whether the learner's outcomes are the mistake's, case by case; the mistake (the course's own,
+    deterministic code) runs only as far as the first difference, and its outcomes are kept."""
+    if all(x.error is not None for x in learner):
         return False  # errors alone say too little to name a mistake
+    for case, mine in zip(cases, learner):
+        key = (exercise.id, mistake.name, case.label)
+        if key not in _MISTAKE_OUTCOMES:
+            _MISTAKE_OUTCOMES[key] = _outcomes(exercise, mistake.answer, [case], budget, traced=False)[0]
+        if not _same_behaviour(exercise, [mine], [_MISTAKE_OUTCOMES[key]]):
+            return False
+    return True
+
+
+def _same_behaviour(exercise: Exercise, a: list, b: list) -> bool:
     for x, y in zip(a, b):
         if x.timed_out or y.timed_out:
             return False
@@ -502,10 +517,7 @@ def _evaluate(exercise: Exercise, answer: Any, budget: _Budget) -> CheckResult:
     # A mistake that behaves exactly like the answer names it best (positions counted from 1 raise "index
     # out of range" only on the full context, like the token IDs used as positions do everywhere).
     for mistake in exercise.mistakes:
-        if mistake.answer is None:
-            continue
-        behaviour = _outcomes(exercise, mistake.answer, cases, budget, traced=False)
-        if _same_behaviour(exercise, learner, behaviour):
+        if mistake.answer is not None and _behaves_like(exercise, mistake, cases, learner, budget):
             return CheckResult(exercise, status, lines, mistake)
     errors = [_error_text(o.error) for o in learner if o.error is not None]
     for mistake in exercise.mistakes:
