@@ -944,18 +944,37 @@ register(Exercise(
 # ==============================================================================================
 
 class _GPTVariant(GPTModel):
+    """gptbook's model written out, with one thing done wrong or differently (``fault``)."""
+
     fault = ""
 
     def forward(self, idx):
         b, T = idx.shape
+        fault, drop = self.fault, self.drop_emb
+        if fault == "drop_always":
+            drop = lambda h: F.dropout(h, self.drop_emb.p)  # noqa: E731  (training=True by default)
         x = self.tok_emb(idx)
-        if self.fault != "no_pos":
+        if fault == "drop_tokens":
+            x = self.drop_emb(x)
+        if fault == "pos_from_1":
+            x = x + self.pos_emb(torch.arange(1, T + 1))
+        elif fault == "weights":  # valid: the positions' rows, sliced
+            x = x + self.pos_emb.weight[:T]
+        elif fault != "no_pos":
             x = x + self.pos_emb(torch.arange(T))
-        x = self.trf_blocks(self.drop_emb(x))
-        if self.fault != "no_final_norm":
+        if fault not in ("no_drop", "drop_logits", "drop_tokens"):
+            x = drop(x)
+        if fault == "loop":  # valid: the blocks one by one
+            for block in self.trf_blocks:
+                x = block(x)
+        else:
+            x = self.trf_blocks(x)
+        if fault != "no_final_norm":
             x = self.final_norm(x)
         logits = self.out_head(x)
-        return logits[:, -1, :] if self.fault == "last_only" else logits
+        if fault == "drop_logits":
+            logits = self.drop_emb(logits)
+        return logits[:, -1, :] if fault == "last_only" else logits
 
 
 def _gpt_variant(fault):
@@ -973,6 +992,9 @@ def _gpt_cases():
         ("one token", (_GPT_CFG, 3, (_ids(3, 100, 2, 1),))),
         ("the full context (8), qkv bias", ({**_GPT_CFG, "qkv_bias": True}, 4, (_ids(4, 100, 2, 8),))),
         ("another seed, 3 layers", ({**_GPT_CFG, "n_layers": 3}, 5, (_ids(5, 100, 3, 6),))),
+        ("drop_rate 0.5 in evaluation mode (no dropout)", ({**_GPT_CFG, "drop_rate": 0.5}, 6, (_ids(6, 100, 2, 5),))),
+        ("drop_rate 0.5 in training mode (the embeddings dropped, then the blocks' dropout; seeded)",
+         ({**_GPT_CFG, "drop_rate": 0.5}, 7, (_ids(7, 100, 2, 6),), "train")),
     ]]
 
 
@@ -1006,6 +1028,29 @@ register(Exercise(
         Mistake("only the last position's logits are returned",
                 "The model returns logits for every position, (b, T, vocab_size); generation picks the last one.",
                 answer=_gpt_variant("last_only")),
+        Mistake("the embeddings are not dropped out in training (drop_emb is never used)",
+                "GPT-2 drops out the sum of the token and positional embeddings before the first block: "
+                "x = self.drop_emb(tok_emb + pos_emb).",
+                answer=_gpt_variant("no_drop")),
+        Mistake("the dropout is applied to the logits instead of the embeddings",
+                "drop_emb belongs right after the embeddings, before the blocks: "
+                "self.trf_blocks(self.drop_emb(x)); the logits are never dropped out.",
+                answer=_gpt_variant("drop_logits")),
+        Mistake("dropout stays on in evaluation mode",
+                "F.dropout(x, p) drops in every mode unless you pass training=self.training; the module "
+                "self.drop_emb follows model.train() / model.eval() by itself.",
+                answer=_gpt_variant("drop_always")),
+        Mistake("the positions are counted from 1",
+                "The first token sits at position 0: self.pos_emb(torch.arange(T)).",
+                answer=_gpt_variant("pos_from_1")),
+    ],
+    wrong_answers=[
+        Answer("dropout on the token embeddings only, before adding the positions", _gpt_variant("drop_tokens")),
+    ],
+    variants=[
+        Answer("the blocks in a loop", _gpt_variant("loop")),
+        Answer("pos_emb.weight[:T]", _gpt_variant("weights")),
+        Answer("gptbook's GPTModel itself", GPTModel),
     ],
 ))
 
@@ -1055,6 +1100,18 @@ register(Exercise(
         Mistake("the biases are left out", "out_proj and both feed-forward layers have biases (d, 4d and d).",
                 answer=lambda c: _params(c, biases=False)),
     ],
+    wrong_answers=[
+        Answer("the qkv biases ignored", lambda c: _params({**c, "qkv_bias": False})),
+        Answer("a feed-forward layer 2x wide instead of 4x",
+               lambda c: _params(c) - c["n_layers"] * (4 * c["emb_dim"] ** 2 + 2 * c["emb_dim"])),
+        Answer("the positional table left out", lambda c: _params(c) - c["context_length"] * c["emb_dim"]),
+    ],
+    variants=[
+        Answer("12·L·d² + 10·L·d + ... collected", lambda c: 12 * c["n_layers"] * c["emb_dim"] ** 2
+               + (10 + 3 * bool(c["qkv_bias"])) * c["n_layers"] * c["emb_dim"]
+               + (2 * c["vocab_size"] + c["context_length"] + 2) * c["emb_dim"]),
+        Answer("gptbook.parameter_breakdown, untied", _ref_gpt_parameters),
+    ],
 ))
 
 
@@ -1081,6 +1138,15 @@ register(Exercise(
                 answer=lambda n: 16 * n / 1000**2),
         Mistake("2 bytes per number (bf16) instead of 4 (fp32)", "fp32 takes 4 bytes per number.",
                 answer=lambda n: 8 * n / 1024**2),
+    ],
+    wrong_answers=[
+        Answer("weights and gradients only (the same number as bf16)", lambda n: 2 * n * 4 / 1024**2),
+        Answer("bits instead of bytes", lambda n: 16 * 8 * n / 1024**2),
+        Answer("kilobytes", lambda n: 16 * n / 1024),
+    ],
+    variants=[
+        Answer("16 bytes / 2**20", lambda n: n * 16 / 2**20),
+        Answer("a step at a time", lambda n: (n * 4 + n * 4 + 2 * n * 4) / (1024 * 1024)),
     ],
 ))
 
