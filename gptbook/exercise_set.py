@@ -1169,7 +1169,14 @@ def _greedy_variant(fault):
     def generate(model, idx, max_new_tokens, context_size):
         start = idx
         for _ in range(max_new_tokens):
-            cond = idx if fault == "no_crop" else idx[:, -context_size:]
+            if fault == "no_crop":
+                cond = idx
+            elif fault == "crop_front":
+                cond = idx[:, :context_size]
+            elif fault == "model_context":
+                cond = idx[:, -model.cfg["context_length"]:]
+            else:
+                cond = idx[:, -context_size:]
             with torch.no_grad():
                 logits = model(cond)
             last = logits[:, 0, :] if fault == "first" else logits[:, -1, :]
@@ -1183,13 +1190,41 @@ def _greedy_variant(fault):
 
 
 def _generation_cases():
-    return [Case(label, lambda a=a: (_tiny_model(a[0]), a[1], a[2], 8)) for label, a in [
-        ("batch of 2, 3-token prompts, 5 new", (1, _ids(1, 100, 2, 3), 5)),
-        ("batch of 1", (1, _ids(2, 100, 1, 3), 5)),
-        ("one-token prompt", (1, _ids(3, 100, 2, 1), 4)),
-        ("a prompt longer than the context (10 > 8)", (2, _ids(4, 100, 2, 10), 3)),
-        ("another model seed", (3, _ids(5, 100, 3, 4), 6)),
+    return [Case(label, lambda a=a: (_tiny_model(a[0]), *a[1:])) for label, a in [
+        ("batch of 2, 3-token prompts, 5 new", (1, _ids(1, 100, 2, 3), 5, 8)),
+        ("batch of 1", (1, _ids(2, 100, 1, 3), 5, 8)),
+        ("one-token prompt", (1, _ids(3, 100, 2, 1), 4, 8)),
+        ("a prompt longer than the context (10 > 8)", (2, _ids(4, 100, 2, 10), 3, 8)),
+        ("another model seed", (3, _ids(5, 100, 3, 4), 6, 8)),
+        ("context_size 4, shorter than the model's 8 (6-token prompts)", (1, _ids(6, 100, 2, 6), 4, 4)),
     ]]
+
+
+def _greedy_preallocated(model, idx, max_new_tokens, context_size):
+    b, n = idx.shape
+    out = torch.empty(b, n + max_new_tokens, dtype=idx.dtype)
+    out[:, :n] = idx
+    with torch.no_grad():
+        for i in range(n, n + max_new_tokens):
+            probas = torch.softmax(model(out[:, max(0, i - context_size):i])[:, -1], dim=-1)
+            out[:, i] = probas.argmax(dim=-1)
+    return out
+
+
+def _greedy_max(model, idx, max_new_tokens, context_size):
+    for _ in range(max_new_tokens):
+        logits = model(idx[:, -context_size:]).detach()[:, -1, :]
+        idx = torch.cat([idx, logits.max(dim=-1).indices.unsqueeze(-1)], dim=-1)
+    return idx
+
+
+def _greedy_sampled(model, idx, max_new_tokens, context_size):
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(max_new_tokens):
+        with torch.no_grad():
+            probas = torch.softmax(model(idx[:, -context_size:])[:, -1, :], dim=-1)
+        idx = torch.cat((idx, torch.multinomial(probas, 1, generator=gen)), dim=1)
+    return idx
 
 
 register(Exercise(
@@ -1220,6 +1255,24 @@ register(Exercise(
                 error=r"context_length is"),
         Mistake("only the new tokens are returned", "Return the prompt with the new tokens appended: torch.cat((idx, ...)).",
                 answer=_greedy_variant("only_new")),
+        Mistake("the front of the context is kept instead of the back",
+                "Crop to the *last* context_size tokens, the newest ones: idx[:, -context_size:], not "
+                "idx[:, :context_size].",
+                answer=_greedy_variant("crop_front")),
+        Mistake("the input is cropped to the model's context_length instead of context_size",
+                "Use the context_size argument: idx[:, -context_size:] (it may be shorter than the model's).",
+                answer=_greedy_variant("model_context")),
+    ],
+    wrong_answers=[
+        Answer("no crop at all", lambda m, idx, k, c: _greedy_variant("no_crop")(m, idx, k, c),
+               "the input is not cropped to the context"),
+        Answer("sampling instead of the most likely token", _greedy_sampled),
+        Answer("one token too few", lambda m, idx, k, c: generate_text_simple(m, idx, k - 1, c)),
+    ],
+    variants=[
+        Answer("a preallocated output, probas.argmax", _greedy_preallocated),
+        Answer("logits.max(-1).indices", _greedy_max),
+        Answer("gptbook.generate_text_simple", generate_text_simple),
     ],
 ))
 
