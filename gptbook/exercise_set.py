@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from .attention import MultiHeadAttention
 from .config import GPT2_CONFIGS, GPT_CONFIG_124M, GPT_CONFIG_TINY
 from .exercises import Answer, Case, Exercise, Mistake, Property, register
-from .generation import generate_text_simple
+from .generation import filter_logits, generate_text_simple
 from .layers import GELU, LayerNorm
 from .model import GPTModel, TransformerBlock
 from .params import parameter_breakdown
@@ -1290,9 +1290,10 @@ def _probas_variant(fault):
             kth = torch.topk(p, top_k, dim=-1).values[:, -1:]
             return p.masked_fill(p < kth, 0.0)
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        masked = logits.masked_fill(logits < kth, 0.0 if fault == "zero" else float("-inf"))
+        drop = logits <= kth if fault == "le" else logits < kth
+        masked = logits.masked_fill(drop, 0.0 if fault == "zero" else float("-inf"))
         scaled = masked * temperature if fault == "times" else masked / temperature
-        return torch.softmax(scaled, dim=-1)
+        return torch.softmax(scaled, dim=0 if fault == "batch" else -1)
     return probas
 
 
@@ -1304,6 +1305,17 @@ def _probas_cases():
         ("batch of 1, top-1", (4, 1, 1.5, 1)),
         ("top-k = the whole vocabulary", (5, 3, 0.8, 10)),
     ]]
+
+
+def _probas_scatter(logits, temperature, top_k):
+    top = torch.topk(logits / temperature, top_k, dim=-1)
+    kept = torch.full_like(logits, float("-inf")).scatter(-1, top.indices, top.values)
+    return F.softmax(kept, dim=1)
+
+
+def _probas_sorted(logits, temperature, top_k):
+    kth = logits.sort(dim=-1, descending=True).values[:, top_k - 1:top_k]
+    return torch.softmax(torch.where(logits >= kth, logits / temperature, -torch.inf), dim=-1)
 
 
 register(Exercise(
@@ -1327,6 +1339,22 @@ register(Exercise(
         Mistake("top-k is applied after the softmax, so the probabilities no longer sum to 1",
                 "Filter the logits first (with -inf), then take the softmax.",
                 answer=_probas_variant("after_softmax")),
+        Mistake("<= instead of < drops the k-th largest logit too (k - 1 tokens are left, none for top-1)",
+                "Drop only the logits *below* the k-th largest: logits < kth (ties with it stay).",
+                answer=_probas_variant("le")),
+        Mistake("the softmax runs over the batch instead of the vocabulary",
+                "Each row is one sequence's distribution over the vocabulary: torch.softmax(..., dim=-1).",
+                answer=_probas_variant("batch")),
+    ],
+    wrong_answers=[
+        Answer("no top-k at all", lambda logits, t, k: torch.softmax(logits / t, dim=-1)),
+        Answer("the k smallest logits kept", lambda logits, t, k: _ref_next_token_probas(-logits, t, k)),
+        Answer("logits returned, not probabilities", lambda logits, t, k: filter_logits(logits, t, k)),
+    ],
+    variants=[
+        Answer("topk values scattered into -inf", _probas_scatter),
+        Answer("sort, torch.where and logits >= kth", _probas_sorted),
+        Answer("gptbook.filter_logits and a softmax", lambda logits, t, k: torch.softmax(filter_logits(logits, t, k), -1)),
     ],
 ))
 
