@@ -1359,21 +1359,25 @@ register(Exercise(
 ))
 
 
-def _cached_generate(model, idx, max_new_tokens, pos_offset=True, mask_offset=True):
-    """Greedy generation with a key/value cache written out by hand on gptbook's GPTModel."""
+def _cached_generate(model, idx, max_new_tokens, pos_shift=0, mask_offset=True, one_by_one=False):
+    """Greedy generation with a key/value cache written out by hand on gptbook's GPTModel; ``pos_shift``
+    (None: no offset at all) and ``mask_offset`` build in mistakes. The prompt goes in at once (or, with
+    ``one_by_one``, token by token), and the last new token goes through the model too."""
     cache = [([], []) for _ in model.trf_blocks]
     out = idx
-    new = idx
+    pending = [idx[:, i:i + 1] for i in range(idx.shape[1])] if one_by_one else [idx]
     with torch.no_grad():
-        for step in range(max_new_tokens + 1):
-            start = out.shape[1] - new.shape[1]
-            pos = torch.arange(start, start + new.shape[1]) if pos_offset else torch.arange(new.shape[1])
+        while pending:
+            new = pending.pop(0)
+            start = sum(k.shape[2] for k in cache[0][0])  # tokens seen so far
+            t = new.shape[1]
+            pos = torch.arange(t) if pos_shift is None else torch.arange(start + pos_shift, start + pos_shift + t)
             x = model.tok_emb(new) + model.pos_emb(pos)
             for block, (ks, vs) in zip(model.trf_blocks, cache):
                 att = block.att
                 h = block.norm1(x)
-                b, t, _ = h.shape
-                split = lambda z: z.view(b, t, att.num_heads, att.head_dim).transpose(1, 2)
+                b = h.shape[0]
+                split = lambda z: z.view(b, t, att.num_heads, att.head_dim).transpose(1, 2)  # noqa: E731
                 ks.append(split(att.W_key(h)))
                 vs.append(split(att.W_value(h)))
                 k, v = torch.cat(ks, dim=2), torch.cat(vs, dim=2)
@@ -1383,16 +1387,30 @@ def _cached_generate(model, idx, max_new_tokens, pos_offset=True, mask_offset=Tr
                 ctx = (torch.softmax(scores / att.head_dim**0.5, dim=-1) @ v).transpose(1, 2).reshape(b, t, -1)
                 x = x + att.out_proj(ctx)
                 x = x + block.ff(block.norm2(x))
-            if step == max_new_tokens:
-                break
+            if pending or out.shape[1] == idx.shape[1] + max_new_tokens:
+                continue
             logits = model.out_head(model.final_norm(x))[:, -1, :]
-            new = torch.argmax(logits, dim=-1, keepdim=True)
-            out = torch.cat((out, new), dim=1)
+            pending.append(torch.argmax(logits, dim=-1, keepdim=True))
+            out = torch.cat((out, pending[0]), dim=1)
     return out
 
 
+def _cache_reset_every_step(model, idx, max_new_tokens):
+    for _ in range(max_new_tokens):
+        idx = _cached_generate(model, idx, 1)
+    return idx
+
+
 def _ref_generate_cached(model, idx, max_new_tokens):
-    return generate_text_simple(model, idx, max_new_tokens, model.cfg["context_length"])
+    cache = model.new_kv_cache()  # gptbook's own cache
+    with torch.no_grad():
+        logits = model(idx, kv_cache=cache)[:, -1, :]
+        for _ in range(max_new_tokens):
+            next_id = torch.argmax(logits, dim=-1, keepdim=True)
+            idx = torch.cat((idx, next_id), dim=1)
+            if idx.shape[1] < cache.capacity:
+                logits = model(next_id, kv_cache=cache)[:, -1, :]
+    return idx
 
 
 def _cache_cases():
@@ -1405,31 +1423,97 @@ def _cache_cases():
     ]]
 
 
+_NO_CACHE = Mistake(
+    "nothing is cached: the whole sequence goes through the model again at every step",
+    "Run the prompt once and keep every layer's keys and values; after that feed only the newest token "
+    "(b, 1) through the model, at position n (the number of tokens seen), and attend over the stored keys too.")
+
+
+def _cache_is_used(answer, run):
+    """The property of 07.3: each position goes through the model once, at its own position. Hooks on the
+    first block's key projection (W_key) and on pos_emb record the rows and positions the answer computes."""
+    model, idx, new = _tiny_model(1), _ids(16, 100, 2, 3), 4
+    rows, positions = [], []
+    hooks = [model.trf_blocks[0].att.W_key.register_forward_pre_hook(lambda m, a: rows.append(a[0].shape[-2])),
+             model.pos_emb.register_forward_pre_hook(lambda m, a: positions.extend(a[0].flatten().tolist()))]
+    try:
+        outcome = run(lambda: answer(model, idx, new))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if outcome.error is not None or outcome.timed_out:
+        return None  # reported by the cases already, or out of time (reported by the caller)
+    n = idx.shape[1]
+    if rows and sum(rows) > n + new:
+        return (f"Generating {new} tokens after a {n}-token prompt, the first block computed keys for "
+                f"{sum(rows)} positions ({' + '.join(map(str, rows))}); with a cache each position goes through "
+                f"the model once: {n} for the prompt, then 1 per new token.", _NO_CACHE)
+    if positions and positions != list(range(len(positions))):
+        return (f"The positions looked up in pos_emb were {positions}: with a cache every token is looked up "
+                f"once, at its own position 0, 1, 2, ...")
+    return None
+
+
 register(Exercise(
     id="07.3", title="A key/value cache by hand", name="generate_with_cache",
     expects="a function generate_with_cache(model, idx, max_new_tokens) that generates greedily with your own "
             "key/value cache and returns (b, n + max_new_tokens) token IDs, the same as without a cache",
     kind="function", reference=_ref_generate_cached, cases=_cache_cases,
+    properties=[Property("the cache is used: after the prompt, only the newest token goes through the model, at "
+                         "its own position", _cache_is_used)],
     hints=["First run the whole prompt and store every layer's keys and values; then feed only the newest token, "
            "append its keys and values, and attend over all stored ones.",
            "Two offsets: the new token's position is the number of tokens seen so far (pos_emb(torch.arange(start, "
            "start + t))), and its row of the causal mask is mask[n - t:n, :n] where n counts the stored keys."],
     solution="def generate_with_cache(model, idx, max_new_tokens):\n"
-             "    cache = model.new_kv_cache()             # or lists of keys/values per layer, by hand\n"
+             "    cache = [None] * len(model.trf_blocks)       # per block: (keys, values), each (b, heads, n, head_dim)\n"
+             "    new = idx                                    # the whole prompt first, then one token at a time\n"
              "    with torch.no_grad():\n"
-             "        logits = model(idx, kv_cache=cache)[:, -1, :]\n"
              "        for _ in range(max_new_tokens):\n"
-             "            next_id = torch.argmax(logits, dim=-1, keepdim=True)\n"
-             "            idx = torch.cat((idx, next_id), dim=1)\n"
-             "            logits = model(next_id, kv_cache=cache)[:, -1, :]\n"
+             "            b, t = new.shape\n"
+             "            start = idx.shape[1] - t             # tokens seen before the new ones\n"
+             "            x = model.tok_emb(new) + model.pos_emb(torch.arange(start, start + t))\n"
+             "            for i, block in enumerate(model.trf_blocks):\n"
+             "                att, h = block.att, block.norm1(x)\n"
+             "                split = lambda z: z.view(b, t, att.num_heads, att.head_dim).transpose(1, 2)\n"
+             "                q, k, v = split(att.W_query(h)), split(att.W_key(h)), split(att.W_value(h))\n"
+             "                if cache[i] is not None:         # append to the stored keys and values\n"
+             "                    k = torch.cat([cache[i][0], k], dim=2)\n"
+             "                    v = torch.cat([cache[i][1], v], dim=2)\n"
+             "                cache[i] = (k, v)\n"
+             "                n = k.shape[2]\n"
+             "                scores = (q @ k.transpose(2, 3)).masked_fill(att.mask[n - t:n, :n], float('-inf'))\n"
+             "                weights = torch.softmax(scores / att.head_dim**0.5, dim=-1)\n"
+             "                x = x + att.out_proj((weights @ v).transpose(1, 2).reshape(b, t, -1))\n"
+             "                x = x + block.ff(block.norm2(x))\n"
+             "            logits = model.out_head(model.final_norm(x))[:, -1, :]\n"
+             "            new = torch.argmax(logits, dim=-1, keepdim=True)   # (b, 1): all that goes in next\n"
+             "            idx = torch.cat((idx, new), dim=1)\n"
              "    return idx",
     mistakes=[
         Mistake("the new token's position is not offset (it gets position 0 every time)",
                 "The token after n cached ones sits at position n: pos_emb(torch.arange(n, n + t)).",
-                answer=lambda m, i, k: _cached_generate(m, i, k, pos_offset=False)),
+                answer=lambda m, i, k: _cached_generate(m, i, k, pos_shift=None)),
+        Mistake("the new token's position is off by one",
+                "Positions count from 0: after n cached tokens the new one sits at position n, "
+                "torch.arange(n, n + t), not n + 1.",
+                answer=lambda m, i, k: _cached_generate(m, i, k, pos_shift=1)),
         Mistake("the causal mask is not offset for the new query",
                 "The new query is row n - 1 of the full mask, not row 0: mask[n - t:n, :n].",
                 answer=lambda m, i, k: _cached_generate(m, i, k, mask_offset=False)),
+        _NO_CACHE,
+    ],
+    wrong_answers=[
+        Answer("no cache at all: generate_text_simple",
+               lambda m, idx, k: generate_text_simple(m, idx, k, m.cfg["context_length"]), _NO_CACHE.name),
+        Answer("a hand-written cache started afresh at every step", _cache_reset_every_step, _NO_CACHE.name),
+        Answer("positions counted from 1", lambda m, i, k: _cached_generate(m, i, k, pos_shift=1),
+               "the new token's position is off by one"),
+    ],
+    variants=[
+        Answer("the prompt token by token, the last token through the model too",
+               lambda m, i, k: _cached_generate(m, i, k, one_by_one=True)),
+        Answer("gptbook's cache: model(ids, kv_cache=model.new_kv_cache())", _ref_generate_cached),
     ],
 ))
 
