@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .attention import MultiHeadAttention
 from .config import GPT2_CONFIGS, GPT_CONFIG_124M, GPT_CONFIG_TINY
-from .exercises import Answer, Case, Exercise, Mistake, Property, register
+from .exercises import Answer, Case, Exercise, Mistake, Property, compare, register
 from .generation import filter_logits, generate_text_simple
 from .layers import GELU, LayerNorm
 from .model import GPTModel, TransformerBlock
@@ -1541,8 +1541,51 @@ def _loss_variant(fault):
             logits = torch.softmax(logits, dim=-1)
         if fault == "last":
             return F.cross_entropy(logits[:, -1, :], targets[:, -1])
+        if fault == "time_major":
+            return F.cross_entropy(logits.transpose(0, 1).flatten(0, 1), targets.flatten())
+        if fault == "log_softmax_gather":  # valid
+            logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1))
+            return -logprobs.mean()
+        if fault == "nll_reshape":  # valid
+            return F.nll_loss(F.log_softmax(logits.reshape(-1, logits.shape[-1]), dim=-1), targets.reshape(-1))
+        if fault == "no_grad":
+            with torch.no_grad():
+                return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        if fault == "detach":
+            return F.cross_entropy(logits.flatten(0, 1), targets.flatten()).detach()
+        if fault == "item":
+            return F.cross_entropy(logits.flatten(0, 1), targets.flatten()).item()
         return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum" if fault == "sum" else "mean")
     return loss
+
+
+_NO_GRADIENT = Mistake(
+    "the loss is cut off from the graph (torch.no_grad(), .detach() or .item()), so it cannot train anything",
+    "Training calls loss.backward(): the loss must be a tensor computed with gradients on. Compute it outside "
+    "torch.no_grad(), and return it as it is, without .detach() or .item().")
+
+
+def _loss_trains(answer, run):
+    """The property of 08.1: loss.backward() gives the reference's gradients (with gradients on, even if the
+    check itself runs under torch.no_grad())."""
+    model, ids = _tiny_model(2), _ids(26, 100, 2, 7)
+    params = dict(model.named_parameters())
+    with torch.enable_grad():
+        outcome = run(lambda: answer(model, ids))
+        loss = outcome.value
+        if outcome.error is not None or outcome.timed_out or loss is None:
+            return None  # reported by the cases already, or out of time (reported by the caller)
+        if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
+            what = "a Python number" if not isinstance(loss, torch.Tensor) else "a tensor without a gradient (grad_fn is None)"
+            return f"With gradients on, your loss is {what}: loss.backward() cannot compute anything.", _NO_GRADIENT
+        mine = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        want = torch.autograd.grad(_ref_next_token_loss(model, ids), list(params.values()), allow_unused=True)
+    for name, g, w in zip(params, mine, want):
+        problem = compare(w if w is not None else torch.zeros_like(params[name]),
+                          g if g is not None else torch.zeros_like(params[name]), 1e-6, 1e-3, f"the gradient of {name}")
+        if problem:
+            return f"loss.backward() does not give the reference's gradients: {problem}."
+    return None
 
 
 def _loss_cases():
@@ -1556,7 +1599,8 @@ register(Exercise(
     id="08.1", title="The next-token loss", name="next_token_loss",
     expects="a function next_token_loss(model, token_ids) that takes token IDs (b, T + 1) and returns the mean "
             "cross-entropy of predicting each next token",
-    kind="function", reference=_ref_next_token_loss, cases=_loss_cases, run=_run_no_grad, atol=1e-5, rtol=1e-4,
+    kind="function", reference=_ref_next_token_loss, cases=_loss_cases, atol=1e-5, rtol=1e-4,
+    properties=[Property("the loss trains: loss.backward() gives the reference's gradients", _loss_trains)],
     hints=["Inputs are all tokens but the last, targets all tokens but the first; cross-entropy of the logits "
            "against the targets.",
            "inputs, targets = token_ids[:, :-1], token_ids[:, 1:]; logits = model(inputs) is (b, T, V); "
@@ -1579,9 +1623,33 @@ register(Exercise(
                 answer=_loss_variant("sum")),
         Mistake("only the last position is scored", "Every position predicts its next token: flatten all positions.",
                 answer=_loss_variant("last")),
+        Mistake("the logits are flattened time-major (transposed) while the targets are batch-major",
+                "Flatten both the same way: logits.flatten(0, 1) (b·T rows, sequence after sequence) against "
+                "targets.flatten().",
+                answer=_loss_variant("time_major")),
+        _NO_GRADIENT,
         Mistake("the logits are not flattened for F.cross_entropy",
                 "F.cross_entropy wants (N, vocab_size) and (N,): logits.flatten(0, 1), targets.flatten().",
                 error=r"Expected target size|expected.*target|size mismatch"),
+    ],
+    wrong_answers=[
+        Answer("computed under torch.no_grad()", _loss_variant("no_grad"), _NO_GRADIENT.name),
+        Answer("loss.detach()", _loss_variant("detach"), _NO_GRADIENT.name),
+        Answer("loss.item()", _loss_variant("item"), _NO_GRADIENT.name),
+        Answer("not flattened", lambda model, ids: F.cross_entropy(model(ids[:, :-1]), ids[:, 1:]),
+               "the logits are not flattened for F.cross_entropy"),
+        Answer("a hand-written log-softmax whose normaliser is .detach()ed (right value, wrong gradients)",
+               lambda model, ids: -(lambda z: (z - z.logsumexp(-1, keepdim=True).detach()).gather(
+                   -1, ids[:, 1:].unsqueeze(-1)))(model(ids[:, :-1])).mean()),
+        Answer("the mean over the batch of per-sequence sums",
+               lambda model, ids: F.cross_entropy(model(ids[:, :-1]).flatten(0, 1), ids[:, 1:].flatten(),
+                                                  reduction="sum") / ids.shape[0]),
+    ],
+    variants=[
+        Answer("log_softmax and gather", _loss_variant("log_softmax_gather")),
+        Answer("F.nll_loss of F.log_softmax, reshape(-1, V)", _loss_variant("nll_reshape")),
+        Answer("reduction='none', then .mean()",
+               lambda model, ids: F.cross_entropy(model(ids[:, :-1]).transpose(1, 2), ids[:, 1:], reduction="none").mean()),
     ],
 ))
 
