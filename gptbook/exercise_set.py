@@ -1679,6 +1679,16 @@ register(Exercise(
         Mistake("log base 10 instead of the natural log", "The softmax uses e: math.log, not math.log10.",
                 answer=lambda p, v: math.log10(p * (v - 1) / (1 - p))),
     ],
+    wrong_answers=[
+        Answer("the log-odds p / (1 - p) alone", lambda p, v: math.log(p / (1 - p))),
+        Answer("log(p) only", lambda p, v: math.log(p)),
+        Answer("rounded to 2 digits", lambda p, v: round(math.log(p * (v - 1) / (1 - p)), 2)),
+    ],
+    variants=[
+        Answer("a sum of logs", lambda p, v: math.log(p) - math.log1p(-p) + math.log(v - 1)),
+        Answer("torch.logit plus log(vocab_size - 1)",
+               lambda p, v: torch.logit(torch.tensor(p, dtype=torch.float64)) + math.log(v - 1)),
+    ],
 ))
 
 
@@ -1735,6 +1745,18 @@ def _hf_variant(fault):
             if fault == "qkv_order":
                 w = hf[h + "attn.c_attn.weight"]
                 sd[o + "att.W_query.weight"], sd[o + "att.W_key.weight"] = w[:, d:2 * d].T, w[:, :d].T
+            if fault == "c_fc":
+                sd[o + "ff.layers.0.weight"] = hf[h + "mlp.c_fc.weight"]
+            if fault == "split_dim0":
+                w = hf[h + "attn.c_attn.weight"].T  # (3d, d): transposed first, then split the wrong way
+                sd[o + "att.W_query.weight"], sd[o + "att.W_key.weight"], sd[o + "att.W_value.weight"] = \
+                    w.reshape(d, 3, d).unbind(1)
+            if fault == "bias_order":
+                bq, bk, _ = hf[h + "attn.c_attn.bias"].split(d)
+                sd[o + "att.W_query.bias"], sd[o + "att.W_key.bias"] = bk, bq
+            if fault == "chunk":  # valid
+                for name, w in zip(("W_query", "W_key", "W_value"), torch.chunk(hf[h + "attn.c_attn.weight"], 3, dim=1)):
+                    sd[o + f"att.{name}.weight"] = w.t()
         return sd
     return convert
 
@@ -1774,6 +1796,15 @@ register(Exercise(
                 "c_attn holds [query | key | value] along dim 1, in that order.",
                 answer=_hf_variant("qkv_order")),
     ],
+    wrong_answers=[
+        Answer("c_fc not transposed", _hf_variant("c_fc")),
+        Answer("c_attn split along dim 0", _hf_variant("split_dim0")),
+        Answer("the biases of query and key swapped", _hf_variant("bias_order")),
+    ],
+    variants=[
+        Answer("torch.chunk and .t()", _hf_variant("chunk")),
+        Answer("gptbook.hf_to_gptbook_state_dict", hf_to_gptbook_state_dict),
+    ],
 ))
 
 
@@ -1796,6 +1827,18 @@ def _ours_variant(fault):
             if fault == "cat_dim0":
                 hf[h + "attn.c_attn.weight"] = torch.cat(
                     [sd[o + f"att.{n}.weight"] for n in ("W_query", "W_key", "W_value")], 0)
+            if fault == "no_zero_bias" and not model.cfg["qkv_bias"]:
+                del hf[h + "attn.c_attn.bias"]
+            if fault == "c_proj":
+                hf[h + "attn.c_proj.weight"] = sd[o + "att.out_proj.weight"]
+            if fault == "kv_order":
+                hf[h + "attn.c_attn.weight"] = torch.cat(
+                    [sd[o + f"att.{n}.weight"].T for n in ("W_query", "W_value", "W_key")], 1)
+            if fault == "hstack":  # valid
+                hf[h + "attn.c_attn.weight"] = torch.hstack(
+                    [sd[o + f"att.{n}.weight"].t() for n in ("W_query", "W_key", "W_value")])
+        if fault == "not_contiguous":  # valid
+            hf = {name: t.T.contiguous().T if t.dim() == 2 else t for name, t in hf.items()}
         return hf
     return convert
 
@@ -1833,5 +1876,14 @@ register(Exercise(
         Mistake("query, key and value are stacked along dim 0",
                 "c_attn.weight is (d, 3d): concatenate the transposed (d, d) matrices along dim=1.",
                 answer=_ours_variant("cat_dim0")),
+    ],
+    wrong_answers=[
+        Answer("no zero biases without qkv_bias", _ours_variant("no_zero_bias")),
+        Answer("only attn.c_proj left untransposed", _ours_variant("c_proj")),
+        Answer("key and value swapped in c_attn", _ours_variant("kv_order")),
+    ],
+    variants=[
+        Answer("torch.hstack and .t()", _ours_variant("hstack")),
+        Answer("not made contiguous", _ours_variant("not_contiguous")),
     ],
 ))
