@@ -158,6 +158,45 @@ def test_a_wrong_answer_says_where_and_by_how_much():
                      r"\(expected -?[\d.]+, got -?[\d.]+\)", text(result)), text(result)
 
 
+def test_a_function_that_forgets_return_is_told_so_not_that_it_is_unanswered():
+    def target_logit(p, vocab_size):
+        c = math.log(p * (vocab_size - 1) / (1 - p))  # noqa: F841  (no return)
+
+    class MyLN(LayerNorm):
+        def forward(self, x):
+            self.scale * (x - x.mean(-1, keepdim=True)) + self.shift
+
+    for exercise_id, answer, what in [("08.2", target_logit, "target_logit"), ("05.1", MyLN, "MyLN.forward")]:
+        result = check(exercise_id, answer)
+        assert result.status == "wrong" and "not answered" not in text(result), text(result)
+        assert f"{what} returned None: is the return statement missing?" in text(result)
+
+
+def test_numbers_that_differ_are_shown_with_enough_digits_to_differ():
+    for off in (1e-4, 3e-6, -2e-7):  # 10.82 and 10.82 at 4 digits
+        result = check("08.2", lambda p, v: math.log(p * (v - 1) / (1 - p)) + off)
+        expected, got = re.search(r"expected ([\d.]+), got ([\d.]+)", text(result)).groups()
+        assert expected != got and expected.startswith("10.82"), text(result)
+
+
+def test_a_pair_is_shown_whole():
+    result = check("10.3", lambda model, score: tuple(reversed(EXERCISES["10.3"].reference(model, score))))
+    assert re.search(r"expected \(\d, \d\), got \(\d, \d\)", text(result)), text(result)
+
+
+def test_a_check_that_passes_says_which_properties_it_checked():
+    assert "It also checked that the cache is used" in text(check("07.3", EXERCISES["07.3"].reference))
+
+
+def test_the_check_restores_the_learners_random_state_and_threads():
+    torch.manual_seed(7)
+    threads = torch.get_num_threads()
+    want = torch.rand(3)
+    torch.manual_seed(7)
+    assert check("06.1", EXERCISES["06.1"].reference).passed  # its training-mode cases seed dropout
+    assert torch.equal(torch.rand(3), want) and torch.get_num_threads() == threads
+
+
 def test_a_wrong_shape_says_expected_and_got():
     result = check("01.1", lambda t, tok: torch.tensor(tok.encode(t, allowed_special={"<|endoftext|>"})))
     assert "wrong shape: expected (1, 4), got (4,)" in text(result)
