@@ -336,6 +336,13 @@ def _embedding_cases():
         ("the full context (6)", (4, 3, 6)), ("another seed", (5, 2, 5))]]
 
 
+def _dropout_in_eval(module: str, answer) -> Mistake:
+    """The mistake of 04.2, 05.3 and 06.1 where ``module`` (an nn.Dropout) is replaced by F.dropout(x, p)."""
+    return Mistake("dropout stays on in evaluation mode",
+                   f"F.dropout(x, p) drops in every mode unless you pass training=self.training; the module "
+                   f"self.{module} follows model.train() / model.eval() by itself.", answer=answer)
+
+
 def _run_no_grad(answer, args):
     with torch.no_grad():
         return answer(*args)
@@ -651,10 +658,7 @@ register(Exercise(
         Mistake("dropout is applied to the context vectors instead of the attention weights",
                 "Drop out the attention weights, right after the softmax: self.dropout(weights) @ values.",
                 answer=_mha_variant("dropout_context")),
-        Mistake("dropout stays on in evaluation mode",
-                "F.dropout(x, p) drops in every mode unless you pass training=self.training; nn.Dropout "
-                "(self.dropout) follows model.train() / model.eval() by itself.",
-                answer=_mha_variant("dropout_always")),
+        _dropout_in_eval("dropout", _mha_variant("dropout_always")),
     ],
     wrong_answers=[
         Answer(".view on the transposed context", _MHAViewNoContiguous,
@@ -848,11 +852,9 @@ class _BlockVariant(TransformerBlock):
             return x + self.ff(drop(self.norm2(x)))
         if fault == "book":  # valid: the book's way, the shortcut kept in a variable
             shortcut = x
-            x = self.drop_shortcut(self.att(self.norm1(x)))
-            x = x + shortcut
+            x = shortcut + self.drop_shortcut(self.att(self.norm1(x)))
             shortcut = x
-            x = self.drop_shortcut(self.ff(self.norm2(x)))
-            return x + shortcut
+            return shortcut + self.drop_shortcut(self.ff(self.norm2(x)))
         x = x + drop(self.att(self.norm1(x)))
         return x + drop(self.ff(self.norm2(x)))
 
@@ -923,10 +925,7 @@ register(Exercise(
                 "Drop out only the sub-layer's output: x + self.drop_shortcut(sublayer), not "
                 "self.drop_shortcut(x + sublayer).",
                 answer=_block_variant("drop_after_add")),
-        Mistake("dropout stays on in evaluation mode",
-                "F.dropout(x, p) drops in every mode unless you pass training=self.training; the module "
-                "self.drop_shortcut follows model.train() / model.eval() by itself.",
-                answer=_block_variant("drop_always")),
+        _dropout_in_eval("drop_shortcut", _block_variant("drop_always")),
     ],
     wrong_answers=[
         Answer("dropout on the sub-layers' inputs instead of their outputs", _block_variant("drop_input")),
@@ -1036,10 +1035,7 @@ register(Exercise(
                 "drop_emb belongs right after the embeddings, before the blocks: "
                 "self.trf_blocks(self.drop_emb(x)); the logits are never dropped out.",
                 answer=_gpt_variant("drop_logits")),
-        Mistake("dropout stays on in evaluation mode",
-                "F.dropout(x, p) drops in every mode unless you pass training=self.training; the module "
-                "self.drop_emb follows model.train() / model.eval() by itself.",
-                answer=_gpt_variant("drop_always")),
+        _dropout_in_eval("drop_emb", _gpt_variant("drop_always")),
         Mistake("the positions are counted from 1",
                 "The first token sits at position 0: self.pos_emb(torch.arange(T)).",
                 answer=_gpt_variant("pos_from_1")),
