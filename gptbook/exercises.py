@@ -26,6 +26,13 @@ checker catches, so an endless loop ends with a message instead of a hung kernel
 really stops the loop; unlike a subprocess it needs no pickling of notebook-defined functions.
 (A single long call into PyTorch's C++ code is not interrupted; it ends on its own.)
 
+Values are not all: an exercise's ``properties`` test what it teaches that a forward pass cannot show
+(07.3: the cache is used; 08.1: the loss has the reference's gradients), and cases marked "train" run
+a module in training mode with a fixed seed, so that dropout must sit where GPT-2 has it and be off in
+evaluation mode. Like ``bench/mutation_test.py`` for the library, every exercise lists ``wrong_answers``
+(besides its mistakes' own answers) that its check must fail, by name where one is given, and
+``variants``, valid answers written differently, that it must pass; ``tests/test_exercises.py`` runs them.
+
 The exercises themselves (references, cases, common mistakes, hints) live in ``exercise_set``
 (notebooks 01-09) and ``interpret_exercises`` (notebook 10).
 """
