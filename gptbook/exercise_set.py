@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +36,17 @@ def _ids(seed: int, high: int, *shape: int) -> torch.Tensor:
 
 
 _DROPOUT_SEED = 1234
+
+
+def _dropout_note(label: str, args: tuple) -> Optional[str]:
+    """What a dropout case of 04.2, 05.3 or 06.1 tests, for its failure message."""
+    if args[-1] == "train":
+        return ("In training mode the check seeds PyTorch's random generator for your module and for the reference "
+                "alike, so the same dropout masks come out only if each dropout sits where GPT-2 has it and is "
+                "drawn once, in the same order (nn.Dropout or F.dropout(..., training=self.training)).")
+    if "evaluation mode" in label:
+        return "In evaluation mode (after model.eval()) dropout must do nothing."
+    return None
 
 
 def _run_module(reference_cls, takes_cfg: bool = False):
@@ -582,7 +594,7 @@ def _mha_cases():
     small = dict(d_in=3, d_out=4, context_length=6, dropout=0.0, num_heads=2)
     wide = dict(d_in=8, d_out=12, context_length=10, dropout=0.0, num_heads=3, qkv_bias=True)
     drop = {**wide, "dropout": 0.5}
-    return [Case(label, lambda a=a: a) for label, a in [
+    return [Case(label, lambda a=a: a, _dropout_note(label, a)) for label, a in [
         ("batch of 2, 6 tokens, 2 heads", (small, 1, (_rand(1, 2, 6, 3),))),
         ("batch of 1", (small, 2, (_rand(2, 1, 6, 3),))),
         ("one token", (small, 3, (_rand(3, 2, 1, 3),))),
@@ -869,7 +881,7 @@ _BLOCK_CFG = {**GPT_CONFIG_124M, "emb_dim": 16, "n_heads": 4, "context_length": 
 def _block_cases():
     bias = {**_BLOCK_CFG, "qkv_bias": True}
     drop = {**_BLOCK_CFG, "drop_rate": 0.5}
-    return [Case(label, lambda a=a: a) for label, a in [
+    return [Case(label, lambda a=a: a, _dropout_note(label, a)) for label, a in [
         ("batch of 2, 5 tokens", (_BLOCK_CFG, 1, (_rand(1, 2, 5, 16),))),
         ("batch of 1", (_BLOCK_CFG, 2, (_rand(2, 1, 5, 16),))),
         ("one token", (_BLOCK_CFG, 3, (_rand(3, 2, 1, 16),))),
@@ -985,7 +997,7 @@ _GPT_CFG = {**GPT_CONFIG_124M, "vocab_size": 100, "emb_dim": 16, "n_heads": 4, "
 
 
 def _gpt_cases():
-    return [Case(label, lambda a=a: a) for label, a in [
+    return [Case(label, lambda a=a: a, _dropout_note(label, a)) for label, a in [
         ("batch of 2, 4 tokens", (_GPT_CFG, 1, (_ids(1, 100, 2, 4),))),
         ("batch of 1", (_GPT_CFG, 2, (_ids(2, 100, 1, 4),))),
         ("one token", (_GPT_CFG, 3, (_ids(3, 100, 2, 1),))),

@@ -67,6 +67,7 @@ class Case:
 
     label: str
     args: Callable[[], tuple]
+    note: Optional[str] = None  # what the case tests, shown when it fails
 
 
 @dataclass
@@ -515,6 +516,7 @@ def _evaluate(exercise: Exercise, answer: Any, budget: _Budget) -> CheckResult:
         return CheckResult(exercise, "passed", [f"All {len(cases)} cases agree with the reference: "
                                                 f"{', '.join(c.label for c in cases)}.{checked}"])
     lines.append(first_problem)
+    lines += [case.note for case, out in zip(cases, learner) if case.note and case.label in first_problem][:1]
     failed = sum(1 for case, out in zip(cases, learner)
                  if out.error is not None or compare(_reference_value(exercise, case), out.value,
                                                      exercise.atol, exercise.rtol))
