@@ -1561,6 +1561,11 @@ def _loss_variant(fault):
                 return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
         if fault == "detach":
             return F.cross_entropy(logits.flatten(0, 1), targets.flatten()).detach()
+        if fault == "backward":  # the loop's job, done here: the graph is freed
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+            return loss
         if fault == "item":
             return F.cross_entropy(logits.flatten(0, 1), targets.flatten()).item()
         return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum" if fault == "sum" else "mean")
@@ -1586,7 +1591,11 @@ def _loss_trains(answer, run):
         if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
             what = "a Python number" if not isinstance(loss, torch.Tensor) else "a tensor without a gradient (grad_fn is None)"
             return f"With gradients on, your loss is {what}: loss.backward() cannot compute anything.", _NO_GRADIENT
-        mine = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        try:
+            mine = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        except RuntimeError as err:  # e.g. the answer called loss.backward() itself, which frees the graph
+            return (f"loss.backward() could not run on your loss ({str(err).split('. ')[0]}). Return the loss "
+                    "without calling .backward() on it: the training loop does that.")
         want = torch.autograd.grad(_ref_next_token_loss(model, ids), list(params.values()), allow_unused=True)
     for name, g, w in zip(params, mine, want):
         problem = compare(w if w is not None else torch.zeros_like(params[name]),
@@ -1649,6 +1658,7 @@ register(Exercise(
         Answer("a hand-written log-softmax whose normaliser is .detach()ed (right value, wrong gradients)",
                lambda model, ids: -(lambda z: (z - z.logsumexp(-1, keepdim=True).detach()).gather(
                    -1, ids[:, 1:].unsqueeze(-1)))(model(ids[:, :-1])).mean()),
+        Answer("loss.backward() called inside", _loss_variant("backward")),
         Answer("the mean over the batch of per-sequence sums",
                lambda model, ids: F.cross_entropy(model(ids[:, :-1]).flatten(0, 1), ids[:, 1:].flatten(),
                                                   reduction="sum") / ids.shape[0]),
