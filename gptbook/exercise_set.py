@@ -622,7 +622,9 @@ register(Exercise(
     id="04.2", title="Multi-head attention", name="MyMHA",
     expects="a class MyMHA(d_in, d_out, context_length, dropout, num_heads, qkv_bias=False) "
             "with gptbook.MultiHeadAttention's parameter names (W_query, W_key, W_value, out_proj)",
-    kind="class", reference=MultiHeadAttention, cases=_mha_cases, run=_run_module(MultiHeadAttention),
+    # The reference is the attention written out, with nn.Dropout on the weights: in training mode it draws
+    # its masks exactly as a learner's answer does (gptbook's fused path gives the same, as a variant shows).
+    kind="class", reference=_mha_variant("written_out"), cases=_mha_cases, run=_run_module(MultiHeadAttention),
     hints=["Project once to d_out, split the last dimension into heads with .view, make the heads a batch "
            "dimension with .transpose(1, 2), attend, then undo both steps and apply out_proj.",
            "After the attention the context is (b, heads, T, head_dim): .transpose(1, 2) gives (b, T, heads, "
