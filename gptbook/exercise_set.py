@@ -148,8 +148,10 @@ register(Exercise(
         Answer("one ID per character", lambda text, tok: torch.tensor([[ord(c) for c in text]])),
     ],
     variants=[
-        Answer("torch.tensor([ids])", lambda text, tok: torch.tensor([tok.encode(text, allowed_special={"<|endoftext|>"})])),
-        Answer("allowed_special='all' and [None]", lambda text, tok: torch.tensor(tok.encode(text, allowed_special="all"))[None]),
+        Answer("torch.tensor([ids])",
+               lambda text, tok: torch.tensor([tok.encode(text, allowed_special={"<|endoftext|>"})])),
+        Answer("allowed_special='all' and [None]",
+               lambda text, tok: torch.tensor(tok.encode(text, allowed_special="all"))[None]),
         Answer("gptbook.text_to_token_ids", text_to_token_ids),
     ],
 ))
@@ -198,7 +200,8 @@ register(Exercise(
         Answer("characters without spaces", lambda text, tok: len(tok.encode(text)) / len(text.replace(" ", ""))),
     ],
     variants=[
-        Answer("a 0-dim tensor", lambda text, tok: torch.tensor(len(tok.encode(text)) / len(text), dtype=torch.float64)),
+        Answer("a 0-dim tensor",
+               lambda text, tok: torch.tensor(len(tok.encode(text)) / len(text), dtype=torch.float64)),
         Answer("len(list(text)) and a float", lambda text, tok: float(len(tok.encode(text))) / len(list(text))),
     ],
 ))
@@ -601,7 +604,8 @@ def _mha_cases():
         ("3 heads, qkv bias, the full context of 10", (wide, 4, (_rand(4, 2, 10, 8),))),
         ("another seed, 4 tokens", (wide, 5, (_rand(5, 3, 4, 8),))),
         ("dropout 0.5 in evaluation mode (no dropout)", (drop, 6, (_rand(6, 2, 7, 8),))),
-        ("dropout 0.5 in training mode (the attention weights dropped, seeded)", (drop, 7, (_rand(7, 2, 7, 8),), "train")),
+        ("dropout 0.5 in training mode (the attention weights dropped, seeded)",
+         (drop, 7, (_rand(7, 2, 7, 8),), "train")),
         ("dropout 0.5 in training mode, one sequence of 10", (drop, 8, (_rand(8, 1, 10, 8),), "train")),
     ]]
 
@@ -701,7 +705,8 @@ class _LNVariant(LayerNorm):
         mean = x.mean(dim=dim, keepdim=True)
         var = x.var(dim=dim, keepdim=True, unbiased=self.fault == "bessel")
         if self.fault == "rsqrt":  # valid
-            return self.scale * (x - mean) * torch.rsqrt((x - mean).pow(2).mean(-1, keepdim=True) + self.eps) + self.shift
+            inv_std = torch.rsqrt((x - mean).pow(2).mean(-1, keepdim=True) + self.eps)
+            return self.scale * (x - mean) * inv_std + self.shift
         if self.fault == "std":
             norm = (x - mean) / (x.std(dim=-1, keepdim=True) + self.eps)
         elif self.fault == "eps_big":
@@ -823,7 +828,8 @@ register(Exercise(
         Answer("F.gelu(approximate='tanh')", lambda x: F.gelu(x, approximate="tanh")),
         Answer("torch.nn.GELU('tanh') and torch.pow", lambda x: torch.nn.GELU("tanh")(x)),
         Answer("the formula with math.pi under torch.sqrt",
-               lambda x: 0.5 * x * (1.0 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi)) * (x + 0.044715 * torch.pow(x, 3))))),
+               lambda x: 0.5 * x * (1.0 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi))
+                                                      * (x + 0.044715 * torch.pow(x, 3))))),
     ],
 ))
 
@@ -1364,7 +1370,8 @@ register(Exercise(
     variants=[
         Answer("topk values scattered into -inf", _probas_scatter),
         Answer("sort, torch.where and logits >= kth", _probas_sorted),
-        Answer("gptbook.filter_logits and a softmax", lambda logits, t, k: torch.softmax(filter_logits(logits, t, k), -1)),
+        Answer("gptbook.filter_logits and a softmax",
+               lambda logits, t, k: torch.softmax(filter_logits(logits, t, k), -1)),
     ],
 ))
 
@@ -1476,7 +1483,8 @@ register(Exercise(
            "Two offsets: the new token's position is the number of tokens seen so far (pos_emb(torch.arange(start, "
            "start + t))), and its row of the causal mask is mask[n - t:n, :n] where n counts the stored keys."],
     solution="def generate_with_cache(model, idx, max_new_tokens):\n"
-             "    cache = [None] * len(model.trf_blocks)       # per block: (keys, values), each (b, heads, n, head_dim)\n"
+             "    cache = [None] * len(model.trf_blocks)       "
+             "# per block: (keys, values), each (b, heads, n, head_dim)\n"
              "    new = idx                                    # the whole prompt first, then one token at a time\n"
              "    with torch.no_grad():\n"
              "        for _ in range(max_new_tokens):\n"
@@ -1591,7 +1599,8 @@ def _loss_trains(answer, run):
         if outcome.error is not None or outcome.timed_out or loss is None:
             return None  # reported by the cases already, or out of time (reported by the caller)
         if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
-            what = "a Python number" if not isinstance(loss, torch.Tensor) else "a tensor without a gradient (grad_fn is None)"
+            what = ("a Python number" if not isinstance(loss, torch.Tensor)
+                    else "a tensor without a gradient (grad_fn is None)")
             return f"With gradients on, your loss is {what}: loss.backward() cannot compute anything.", _NO_GRADIENT
         try:
             mine = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
@@ -1669,7 +1678,8 @@ register(Exercise(
         Answer("log_softmax and gather", _loss_variant("log_softmax_gather")),
         Answer("F.nll_loss of F.log_softmax, reshape(-1, V)", _loss_variant("nll_reshape")),
         Answer("reduction='none', then .mean()",
-               lambda model, ids: F.cross_entropy(model(ids[:, :-1]).transpose(1, 2), ids[:, 1:], reduction="none").mean()),
+               lambda model, ids: F.cross_entropy(model(ids[:, :-1]).transpose(1, 2), ids[:, 1:],
+                                                  reduction="none").mean()),
     ],
 ))
 
@@ -1775,7 +1785,8 @@ def _hf_variant(fault):
                 bq, bk, _ = hf[h + "attn.c_attn.bias"].split(d)
                 sd[o + "att.W_query.bias"], sd[o + "att.W_key.bias"] = bk, bq
             if fault == "chunk":  # valid
-                for name, w in zip(("W_query", "W_key", "W_value"), torch.chunk(hf[h + "attn.c_attn.weight"], 3, dim=1)):
+                ws = torch.chunk(hf[h + "attn.c_attn.weight"], 3, dim=1)
+                for name, w in zip(("W_query", "W_key", "W_value"), ws):
                     sd[o + f"att.{name}.weight"] = w.t()
         return sd
     return convert

@@ -136,7 +136,8 @@ register(Exercise(
         Answer("range(1, len(guesses))", _settled_variant("skip_embedding"),
                "the loop skips the embedding (layer 0 of the lens)"),
         Answer("the top guess of the last layer's name, always", lambda lens, token: lens.layer_names[-1]),
-        Answer("the token compared without its leading space", lambda lens, token: _ref_settled_layer(lens, token.strip())),
+        Answer("the token compared without its leading space",
+               lambda lens, token: _ref_settled_layer(lens, token.strip())),
     ],
     variants=[
         Answer("a while loop from the top", _settled_while),
