@@ -331,10 +331,11 @@ class _StoryWriter:
     def secret_code(self) -> str:
         """A random sequence of words, said twice: only copying it from the context predicts the repeat."""
         r = self.rng
-        self.code = " ".join(r.sample(CODE_WORDS, r.randint(4, 8)))
+        self.code = " ".join(r.sample(CODE_WORDS, r.randint(5, 9)))
         who, other = r.sample((self.hero, self.friend), 2)
         return (f"{who} made up a secret code: {self.code}. "
-                f"{other} said it back to remember it: {self.code}.")
+                f"{other} said it back to remember it: {self.code}. "
+                f"Then they said it together: {self.code}.")
 
     def week_song(self) -> str:
         """The days in order from today, like counting: Tuesday, Wednesday, ..., Monday."""

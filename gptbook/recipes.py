@@ -38,6 +38,7 @@ COURSE_RECIPE = TrainConfig(
     probes=True,
     probe_stories=40,
     merge_unused=True,  # the head rows of the ~49,000 tokens the stories never use trained as one (exact)
+    init="sinusoidal",  # position embeddings start as sinusoids: "the token before me" is easy to find
 )
 
 #: Notebook 08's own training run: the smallest model that still has room for an induction circuit

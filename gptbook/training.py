@@ -384,6 +384,21 @@ def init_weights_gpt2(model: nn.Module, std: float = 0.02) -> nn.Module:
     return model
 
 
+def sinusoidal_positions(context_length: int, emb_dim: int, std: float = 0.02) -> torch.Tensor:
+    """The original Transformer's position signals (Vaswani et al., 2017), scaled to standard deviation ``std``.
+
+    Row ``p`` holds ``sin(p / 10000^(2i/d))`` and ``cos(...)`` for ``i = 0 .. d/2 - 1``: (context_length, emb_dim).
+    Between neighbouring positions every sin/cos pair turns by the same angle, so "the position just before
+    me" is one fixed linear map away: a head can learn to look at the previous token from its first steps.
+    """
+    position = torch.arange(context_length, dtype=torch.float32).unsqueeze(1)  # (T, 1)
+    frequency = torch.exp(-math.log(10000.0) * torch.arange(0, emb_dim, 2, dtype=torch.float32) / emb_dim)
+    table = torch.zeros(context_length, emb_dim)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency[: emb_dim // 2])
+    return table * (std * math.sqrt(2.0))  # sin and cos have standard deviation 1/sqrt(2)
+
+
 def make_optimizer(model: nn.Module, lr: float = 4e-4, weight_decay: float = 0.1,
                    betas: tuple[float, float] = (0.9, 0.95)) -> torch.optim.AdamW:
     """AdamW with weight decay on the weight matrices and embeddings only, not on biases or LayerNorm.
@@ -592,8 +607,9 @@ def _check_train_config(cfg: "TrainConfig") -> None:
             fail(name, "a number >= 0" + (" or None (no time limit)" if name == "max_seconds" else ""))
     if not is_number(cfg.val_fraction) or not 0 < cfg.val_fraction < 1:
         fail("val_fraction", "a number between 0 and 1 (the share of your text kept for validation)")
-    if cfg.init not in ("gpt2", "default"):
-        fail("init", "'gpt2' (GPT-2's initialisation) or 'default' (PyTorch's)")
+    if cfg.init not in ("gpt2", "sinusoidal", "default"):
+        fail("init", "'gpt2' (GPT-2's initialisation), 'sinusoidal' (GPT-2's, with sinusoidal position "
+                     "embeddings) or 'default' (PyTorch's)")
     if not isinstance(cfg.model_overrides, dict):
         fail("model_overrides", "a dict of configuration fields, e.g. {'n_layers': 2}")
     if not isinstance(cfg.merge_unused, bool):
@@ -637,7 +653,7 @@ class TrainConfig:
     autocast: Optional[bool] = None  # None: bf16 where it pays off (bf16-capable CUDA GPUs)
     sample_prompt: str = "Once upon a time"
     sample_tokens: int = 60
-    init: str = "gpt2"  # "gpt2": init_weights_gpt2 on a new model; "default": GPTModel's own initialisation
+    init: str = "gpt2"  # "gpt2": init_weights_gpt2; "sinusoidal": the same, with sinusoidal_positions; "default": PyTorch's
     resume: Optional[str] = None  # a checkpoint folder to continue from
     max_seconds: Optional[float] = None  # stop (and save) after this much time; the cosine then ends there
     probes: bool = True  # on the bundled corpus: run gptbook.probes at every evaluation (kept in the history)
@@ -791,8 +807,8 @@ class Trainer:
         from .config import get_config
 
         cfg = self.config
-        if cfg.init not in ("gpt2", "default"):
-            raise ValueError(f"init must be 'gpt2' or 'default', got {cfg.init!r}")
+        if cfg.init not in ("gpt2", "sinusoidal", "default"):
+            raise ValueError(f"init must be 'gpt2', 'sinusoidal' or 'default', got {cfg.init!r}")
         torch.manual_seed(cfg.seed)  # the same initial weights on every process
         metadata: dict[str, Any] = {}
         if cfg.resume:
@@ -800,8 +816,11 @@ class Trainer:
             self.model = load_checkpoint(cfg.resume, model=None)
         else:
             self.model = GPTModel({**get_config(cfg.model), **cfg.model_overrides})
-            if cfg.init == "gpt2":
+            if cfg.init in ("gpt2", "sinusoidal"):
                 init_weights_gpt2(self.model)
+            if cfg.init == "sinusoidal":  # the position embedding starts from sinusoids instead of noise
+                with torch.no_grad():
+                    self.model.pos_emb.weight.copy_(sinusoidal_positions(*self.model.pos_emb.weight.shape))
         self.max_length = cfg.max_length or self.model.cfg["context_length"]
         if self.max_length > self.model.cfg["context_length"]:
             raise ValueError(f"max_length {self.max_length} exceeds the model's context_length "

@@ -312,6 +312,26 @@ def test_gpt2_initialisation_starts_near_log_vocab(tokenizer):
     assert abs(calc_loss_loader(loader, model, "cpu", num_batches=2) - math.log(50257)) < 0.5
 
 
+def test_sinusoidal_positions_turn_by_the_same_angle_from_one_position_to_the_next():
+    from gptbook.training import sinusoidal_positions
+
+    table = sinusoidal_positions(64, 32)
+    assert table.shape == (64, 32)
+    assert float(table.std()) == pytest.approx(0.02, rel=0.1)
+    pairs = torch.view_as_complex(table.view(64, 16, 2).flip(-1).contiguous())  # cos + i sin per frequency
+    turn = pairs[1:] / pairs[:-1]  # (63, 16): the same rotation between any two neighbours
+    assert torch.allclose(turn, turn[:1].expand_as(turn), atol=1e-4)
+
+
+def test_trainer_sinusoidal_init_starts_from_the_sinusoids(tmp_path):
+    from gptbook.training import sinusoidal_positions
+
+    trainer = Trainer(trainer_config(tmp_path, init="sinusoidal", max_steps=1), log=lambda m: None)
+    trainer._setup_device()
+    trainer._build()
+    assert torch.equal(trainer.model.pos_emb.weight.detach(), sinusoidal_positions(32, 32))
+
+
 def test_trainer_stops_at_the_time_budget_and_saves(tmp_path):
     from gptbook.checkpoint import load_checkpoint_metadata
 
