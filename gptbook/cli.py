@@ -118,15 +118,16 @@ def _bf16(text: str) -> Optional[bool]:
 # ---------------------------------------------------------------------------------------------
 
 def _train_parser(commands: argparse._SubParsersAction) -> None:
-    from .course_model import COURSE_RECIPE
+    from .recipes import RECIPES
     from .training import TrainConfig
 
     d = TrainConfig()
-    recipe = ", ".join(f"{k}={v!r}" for k, v in asdict(COURSE_RECIPE).items() if v != getattr(d, k))
+    recipes = "; ".join(f"--recipe {name}: " + ", ".join(f"{k}={v!r}" for k, v in asdict(recipe).items()
+                                                        if v != getattr(d, k)) for name, recipe in RECIPES.items())
     p = commands.add_parser(
         "train", help="train a GPT and save checkpoints", formatter_class=_formatter,
         description="Train a GPT (gptbook.training.Trainer) and save checkpoints to --out.",
-        epilog=f"--recipe course starts from gptbook.course_model.COURSE_RECIPE ({recipe}); "
+        epilog=f"A recipe (gptbook.recipes) replaces the defaults ({recipes}); "
                "the options given change it. Under torchrun every process trains its share (DDP).")
 
     def option(flag: str, dest: str, help: str, default: Optional[str] = None, **kwargs: Any) -> None:
@@ -134,8 +135,9 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
         text = help if default is None else f"{help} (default: {default})"
         p.add_argument(flag, dest=dest, help=text, default=argparse.SUPPRESS, **kwargs)
 
-    p.add_argument("--recipe", choices=["course"], default=argparse.SUPPRESS,
-                   help="start from the course model's settings instead of the defaults below")
+    p.add_argument("--recipe", choices=list(RECIPES), default=argparse.SUPPRESS,
+                   help="start from a recipe of the course instead of the defaults below: course (the shipped "
+                        "course model) or notebook (notebook 08's three-minute run)")
     option("--config", "model", "model configuration: tiny, 124M, gpt2, gpt2-medium, ...", d.model, metavar="NAME")
     option("--set", "model_overrides", "change one model configuration field, e.g. n_layers=2 (repeatable)",
            action="append", type=_override, metavar="KEY=VALUE")
@@ -173,6 +175,8 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
            type=_bf16, metavar="{auto,on,off}")
     option("--init", "init", "a new model's weights: gpt2 (GPT-2's, normal with std 0.02) or default (PyTorch's)", d.init,
            choices=["gpt2", "default"])
+    option("--merge-unused", "merge_unused", "train the output-head rows of the tokens the text never uses as one "
+           "shared row: the same training, much faster on a small text", "off", action="store_const", const=True)
     option("--prompt", "sample_prompt", "start of the samples printed while training", repr(d.sample_prompt),
            metavar="TEXT")
     p.set_defaults(run=run_train)
@@ -260,12 +264,12 @@ def resolve_device(name: str) -> "torch.device":
 
 def train_config_from_args(args: argparse.Namespace) -> "TrainConfig":
     """The ``TrainConfig`` the options describe: ``--recipe``'s (or ``TrainConfig()``'s) settings, then
-    every option given. ``--recipe course`` alone gives exactly ``gptbook.course_model.COURSE_RECIPE``."""
-    from .course_model import COURSE_RECIPE
+    every option given. ``--recipe course`` alone gives exactly ``gptbook.recipes.COURSE_RECIPE``."""
+    from .recipes import RECIPES
     from .training import TrainConfig
 
     given = vars(args)
-    base = COURSE_RECIPE if given.get("recipe") == "course" else TrainConfig()
+    base = RECIPES[given["recipe"]] if "recipe" in given else TrainConfig()
     changes = {f.name: given[f.name] for f in fields(TrainConfig) if f.name in given}
     if "model_overrides" in changes:
         changes["model_overrides"] = {**base.model_overrides, **dict(changes["model_overrides"])}

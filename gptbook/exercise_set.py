@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
 from .attention import MultiHeadAttention
 from .config import GPT2_CONFIGS, GPT_CONFIG_124M, GPT_CONFIG_TINY
-from .exercises import Case, Exercise, Mistake, register
-from .generation import generate_text_simple
+from .exercises import Answer, Case, Exercise, Mistake, Property, compare, register
+from .generation import filter_logits, generate_text_simple
 from .layers import GELU, LayerNorm
 from .model import GPTModel, TransformerBlock
 from .params import parameter_breakdown
@@ -34,13 +35,27 @@ def _ids(seed: int, high: int, *shape: int) -> torch.Tensor:
     return torch.randint(0, high, shape, generator=torch.Generator().manual_seed(seed))
 
 
+_DROPOUT_SEED = 1234
+
+
+def _dropout_note(label: str, args: tuple) -> Optional[str]:
+    """What a dropout case of 04.2, 05.3 or 06.1 tests, for its failure message."""
+    if args[-1] == "train":
+        return ("In training mode the check seeds PyTorch's random generator for your module and for the reference "
+                "alike, so the same dropout masks come out only if each dropout sits where GPT-2 has it and is "
+                "drawn once, in the same order (nn.Dropout or F.dropout(..., training=self.training)).")
+    if "evaluation mode" in label:
+        return "In evaluation mode (after model.eval()) dropout must do nothing."
+    return None
+
+
 def _run_module(reference_cls, takes_cfg: bool = False):
     """How a class answer runs: build it with the case's arguments, copy the reference's (randomised)
     weights into it by name, and call it. ``run.prepare`` builds the reference once, outside the time
     budget."""
 
     def prepare(args):
-        ctor, seed, inputs = args
+        ctor, seed, inputs, *mode = args
         torch.manual_seed(seed)
         ref = reference_cls(ctor) if takes_cfg else reference_cls(**ctor)
         gen = torch.Generator().manual_seed(seed + 1)
@@ -50,10 +65,10 @@ def _run_module(reference_cls, takes_cfg: bool = False):
                     p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen))
                 elif name.endswith(("shift", "bias")):
                     p.copy_(0.2 * torch.randn(p.shape, generator=gen))
-        return ctor, ref.state_dict(), inputs
+        return (ctor, ref.state_dict(), inputs, *mode)
 
     def run(answer, args):
-        ctor, want, inputs = args
+        ctor, want, inputs, *mode = args
         mine = answer(ctor) if takes_cfg else answer(**ctor)
         have = mine.state_dict()
         missing = [k for k in want if k not in have]
@@ -69,8 +84,11 @@ def _run_module(reference_cls, takes_cfg: bool = False):
             if have[k].shape != want[k].shape:
                 raise ValueError(f"parameter {k} has shape {tuple(have[k].shape)}, expected {tuple(want[k].shape)}")
         mine.load_state_dict(want)
-        mine.eval()
-        with torch.no_grad():
+        # A case marked "train" runs in training mode, where dropout is on: the same seed draws the same
+        # masks as the reference's when the dropout sits where GPT-2 has it (and is drawn in the same order).
+        mine.train(mode == ["train"])
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_DROPOUT_SEED)
             return mine(*inputs)
 
     run.prepare = prepare
@@ -120,6 +138,22 @@ register(Exercise(
                 "tokenizer.encode(text, allowed_special={'<|endoftext|>'}).",
                 error="disallowed special token"),
     ],
+    wrong_answers=[
+        Answer("no allowed_special", lambda text, tok: torch.tensor(tok.encode(text)).unsqueeze(0),
+               "<|endoftext|> is not allowed"),
+        Answer("float token IDs", lambda text, tok: torch.tensor([tok.encode(text, allowed_special=EOT)],
+                                                                 dtype=torch.float32)),
+        Answer("encode_ordinary: <|endoftext|> spelled out in pieces",
+               lambda text, tok: torch.tensor([tok.encode_ordinary(text)])),
+        Answer("one ID per character", lambda text, tok: torch.tensor([[ord(c) for c in text]])),
+    ],
+    variants=[
+        Answer("torch.tensor([ids])",
+               lambda text, tok: torch.tensor([tok.encode(text, allowed_special={"<|endoftext|>"})])),
+        Answer("allowed_special='all' and [None]",
+               lambda text, tok: torch.tensor(tok.encode(text, allowed_special="all"))[None]),
+        Answer("gptbook.text_to_token_ids", text_to_token_ids),
+    ],
 ))
 
 
@@ -160,6 +194,16 @@ register(Exercise(
                 "len(text.split()) counts words; the exercise asks for characters, len(text).",
                 answer=lambda text, tok: len(tok.encode(text)) / len(text.split())),
     ],
+    wrong_answers=[
+        Answer("rounded to 2 digits", lambda text, tok: round(len(tok.encode(text)) / len(text), 2)),
+        Answer("distinct tokens only", lambda text, tok: len(set(tok.encode(text))) / len(text)),
+        Answer("characters without spaces", lambda text, tok: len(tok.encode(text)) / len(text.replace(" ", ""))),
+    ],
+    variants=[
+        Answer("a 0-dim tensor",
+               lambda text, tok: torch.tensor(len(tok.encode(text)) / len(text), dtype=torch.float64)),
+        Answer("len(list(text)) and a float", lambda text, tok: float(len(tok.encode(text))) / len(list(text))),
+    ],
 ))
 
 
@@ -192,6 +236,14 @@ def _pair_cases():
     ]]
 
 
+def _pairs_while(token_ids, max_length, stride):
+    pairs, i = [], 0
+    while i + max_length < len(token_ids):
+        pairs.append((tuple(token_ids[i:i + max_length]), tuple(token_ids[i + 1:i + max_length + 1])))
+        i += stride
+    return pairs
+
+
 register(Exercise(
     id="02.1", title="Inputs and targets with a sliding window", name="input_target_pairs",
     expects="a function input_target_pairs(token_ids, max_length, stride) that returns a list of "
@@ -216,11 +268,31 @@ register(Exercise(
                 "Move the start by stride: range(0, ..., stride).",
                 answer=lambda t, m, s: [(t[i:i + m], t[i + 1:i + m + 1]) for i in range(0, len(t) - m)]),
     ],
+    wrong_answers=[
+        Answer("the target one token too long",
+               lambda t, m, s: [(t[i:i + m], t[i + 1:i + m + 2]) for i in range(0, len(t) - m, s)]),
+        Answer("the first window skipped",
+               lambda t, m, s: [(t[i:i + m], t[i + 1:i + m + 1]) for i in range(s, len(t) - m, s)]),
+        Answer("inputs and targets swapped",
+               lambda t, m, s: [(t[i + 1:i + m + 1], t[i:i + m]) for i in range(0, len(t) - m, s)]),
+    ],
+    variants=[
+        Answer("tensors inside", lambda t, m, s: [(torch.tensor(t[i:i + m]), torch.tensor(t[i + 1:i + m + 1]))
+                                                  for i in range(0, len(t) - m, s)]),
+        Answer("a while loop and tuples", _pairs_while),
+    ],
 ))
 
 
 def _ref_count_windows(n_tokens, max_length, stride):
     return len(range(0, n_tokens - max_length, stride))
+
+
+def _count_windows_loop(n_tokens, max_length, stride):
+    count, start = 0, 0
+    while start < n_tokens - max_length:
+        count, start = count + 1, start + stride
+    return count
 
 
 register(Exercise(
@@ -248,6 +320,16 @@ register(Exercise(
                 "There cannot be fewer than 0 windows: max(0, ...).",
                 answer=lambda n, m, s: math.ceil((n - m) / s)),
     ],
+    wrong_answers=[
+        Answer("one more than fits (// + 1)", lambda n, m, s: max(0, (n - m) // s + 1)),
+        Answer("n_tokens // max_length", lambda n, m, s: n // m),
+        Answer("a float", lambda n, m, s: max(0, (n - m) / s)),
+    ],
+    variants=[
+        Answer("len(range(...))", lambda n, m, s: len(range(0, n - m, s))),
+        Answer("ceiling by negative floor division", lambda n, m, s: max(0, -(-(n - m) // s))),
+        Answer("counting in a loop", _count_windows_loop),
+    ],
 ))
 
 
@@ -267,6 +349,13 @@ def _embedding_cases():
     return [Case(label, lambda a=a: make(*a)) for label, a in [
         ("batch of 2, 4 tokens", (1, 2, 4)), ("batch of 1", (2, 1, 4)), ("one token", (3, 2, 1)),
         ("the full context (6)", (4, 3, 6)), ("another seed", (5, 2, 5))]]
+
+
+def _dropout_in_eval(module: str, answer) -> Mistake:
+    """The mistake of 04.2, 05.3 and 06.1 where ``module`` (an nn.Dropout) is replaced by F.dropout(x, p)."""
+    return Mistake("dropout stays on in evaluation mode",
+                   f"F.dropout(x, p) drops in every mode unless you pass training=self.training; the module "
+                   f"self.{module} follows model.train() / model.eval() by itself.", answer=answer)
 
 
 def _run_no_grad(answer, args):
@@ -292,10 +381,27 @@ register(Exercise(
         Mistake("the positional table is indexed with the token IDs",
                 "pos_emb takes positions 0 .. T-1 (torch.arange(T)), not the token IDs.",
                 error=r"index out of range"),
+        Mistake("the positions are counted from 1",
+                "Python counts from 0: the first token sits at position 0, so positions = torch.arange(T) "
+                "(the last one, T - 1, is the table's last row when T is the full context).",
+                answer=lambda ids, te, pe: te(ids) + pe(torch.arange(1, ids.shape[1] + 1))),
         Mistake("the two embeddings are concatenated instead of added",
                 "GPT-2 adds the two vectors (same width), it does not put them side by side.",
                 answer=lambda ids, te, pe: torch.cat(
                     [te(ids), pe(torch.arange(ids.shape[1])).expand(ids.shape[0], -1, -1)], dim=-1)),
+    ],
+    wrong_answers=[
+        Answer("the token IDs as positions", lambda ids, te, pe: te(ids) + pe(ids),
+               "the positional table is indexed with the token IDs"),
+        Answer("positions 1 .. T", lambda ids, te, pe: te(ids) + pe(torch.arange(1, ids.shape[1] + 1)),
+               "the positions are counted from 1"),
+        Answer("positions in reverse", lambda ids, te, pe: te(ids) + pe(torch.arange(ids.shape[1] - 1, -1, -1))),
+        Answer("multiplied instead of added", lambda ids, te, pe: te(ids) * pe(torch.arange(ids.shape[1]))),
+    ],
+    variants=[
+        Answer("the tables' weights, indexed", lambda ids, te, pe: te.weight[ids] + pe.weight[:ids.shape[1]]),
+        Answer("F.embedding and a batch of positions",
+               lambda ids, te, pe: F.embedding(ids, te.weight) + pe(torch.arange(ids.shape[1]).unsqueeze(0))),
     ],
 ))
 
@@ -323,6 +429,16 @@ register(Exercise(
         Mistake("the output head is counted too", "Only the two embedding tables: the output head is another matrix.",
                 answer=lambda c: 2 * c["vocab_size"] * c["emb_dim"] + c["context_length"] * c["emb_dim"]),
     ],
+    wrong_answers=[
+        Answer("rows only", lambda c: c["vocab_size"] + c["context_length"]),
+        Answer("the output head counted twice", lambda c: 3 * c["vocab_size"] * c["emb_dim"]),
+        Answer("emb_dim squared", lambda c: c["vocab_size"] * c["emb_dim"] + c["emb_dim"] ** 2),
+    ],
+    variants=[
+        Answer("(rows) × emb_dim", lambda c: (c["vocab_size"] + c["context_length"]) * c["emb_dim"]),
+        Answer("gptbook.parameter_breakdown", lambda c: parameter_breakdown(c)["token_embedding"]
+               + parameter_breakdown(c)["positional_embedding"]),
+    ],
 ))
 
 
@@ -340,6 +456,8 @@ def _attention(q, k, v, scale="sqrt", mask="before", dim=-1, diagonal=1):
     future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=diagonal)
     if mask == "before":
         scores = scores.masked_fill(future, float("-inf"))
+    elif mask == "zero":
+        scores = scores.masked_fill(future, 0.0)
     elif mask == "past":
         scores = scores.masked_fill(future.T & ~torch.eye(T, dtype=torch.bool), float("-inf"))
     weights = torch.softmax(scores, dim=dim)
@@ -358,6 +476,13 @@ def _attention_cases():
     return [Case(label, lambda a=a: make(*a)) for label, a in [
         ("batch of 2, 6 tokens", (1, 2, 6, 4)), ("batch of 1", (2, 1, 6, 4)), ("one token", (3, 2, 1, 4)),
         ("the full context of 16 tokens", (4, 1, 16, 8)), ("another seed", (5, 3, 5, 4))]]
+
+
+def _attention_tril(queries, keys, values):
+    T = queries.shape[1]
+    allowed = torch.tril(torch.ones(T, T))
+    scores = torch.einsum("bqd,bkd->bqk", queries, keys) / math.sqrt(keys.shape[-1])
+    return torch.softmax(scores.masked_fill(allowed == 0, -torch.inf), dim=-1) @ values
 
 
 register(Exercise(
@@ -396,32 +521,72 @@ register(Exercise(
         Mistake("the mask hides the past instead of the future",
                 "The future is *above* the diagonal (triu), columns after the row.",
                 answer=lambda q, k, v: _attention(q, k, v, mask="past")),
+        Mistake("the future scores are set to 0 instead of -inf",
+                "A score of 0 still gets weight e^0 = 1 after the softmax: fill the future with float('-inf').",
+                answer=lambda q, k, v: _attention(q, k, v, mask="zero")),
         Mistake("the softmax runs over the wrong dimension (the queries)",
                 "Each query's weights over the keys must sum to 1: softmax over the last dimension, dim=-1.",
                 answer=lambda q, k, v: _attention(q, k, v, dim=-2)),
+    ],
+    wrong_answers=[
+        Answer("the √d_k applied to the weights after the softmax",
+               lambda q, k, v: (torch.softmax((q @ k.transpose(1, 2)).masked_fill(
+                   torch.ones(q.shape[1], q.shape[1], dtype=torch.bool).triu(1), float("-inf")), -1)
+                   / k.shape[-1] ** 0.5) @ v),
+        Answer("the weights returned instead of the context vectors",
+               lambda q, k, v: _attention(q, k, torch.eye(q.shape[1]).expand(q.shape[0], -1, -1))),
+        Answer("keys and queries swapped, no transpose of the mask",
+               lambda q, k, v: _attention(k, q, v)),
+    ],
+    variants=[
+        Answer("einsum and a tril mask compared with 0", _attention_tril),
+        Answer("F.scaled_dot_product_attention(is_causal=True)",
+               lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)),
+        Answer("keys.mT and a preallocated output",
+               lambda q, k, v: torch.matmul(torch.softmax((q @ k.mT / math.sqrt(k.shape[-1])).masked_fill(
+                   torch.triu(torch.ones(q.shape[1], q.shape[1]), 1).bool(), float("-inf")), -1), v,
+                   out=torch.empty(v.shape))),
     ],
 ))
 
 
 class _MHAVariant(MultiHeadAttention):
-    """gptbook's attention with one thing done wrong (for recognising common mistakes)."""
+    """gptbook's attention written out, with one thing done wrong (a common mistake) or done differently
+    (a valid variant): ``fault`` says which."""
 
     fault = ""
 
     def forward(self, x):
         b, T, _ = x.shape
-        H, hd = self.num_heads, self.head_dim
+        H, hd, fault = self.num_heads, self.head_dim, self.fault
         q = self.W_query(x).view(b, T, H, hd).transpose(1, 2)
         k = self.W_key(x).view(b, T, H, hd).transpose(1, 2)
         v = self.W_value(x).view(b, T, H, hd).transpose(1, 2)
-        scores = (q @ k.transpose(2, 3)).masked_fill(self.mask[:T, :T], float("-inf"))
-        scale = self.d_out ** 0.5 if self.fault == "scale_d_out" else hd ** 0.5
-        context = torch.softmax(scores / scale, dim=-1) @ v  # (b, H, T, hd)
-        if self.fault == "no_transpose_back":
+        if fault == "sdpa":  # valid: PyTorch's fused attention, dropout only while training
+            context = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                     dropout_p=self.dropout.p if self.training else 0.0)
+        else:
+            if fault == "einsum":  # valid
+                scores = torch.einsum("bhqd,bhkd->bhqk", q, k)
+            else:
+                scores = q @ k.transpose(2, 3)
+            scores = scores.masked_fill(self.mask[:T, :T], float("-inf"))
+            scale = self.d_out ** 0.5 if fault == "scale_d_out" else hd ** 0.5
+            weights = torch.softmax(scores / scale, dim=-1)
+            if fault == "dropout_always":
+                weights = F.dropout(weights, self.dropout.p)  # F.dropout's training=True is the default
+            elif fault == "functional_dropout":  # valid
+                weights = F.dropout(weights, self.dropout.p, training=self.training)
+            elif fault not in ("no_dropout", "dropout_context"):
+                weights = self.dropout(weights)
+            context = weights @ v  # (b, H, T, hd)
+        if fault == "dropout_context":
+            context = self.dropout(context)
+        if fault == "no_transpose_back":
             context = context.reshape(b, T, self.d_out)
         else:
             context = context.transpose(1, 2).reshape(b, T, self.d_out)
-        return context if self.fault == "no_out_proj" else self.out_proj(context)
+        return context if fault == "no_out_proj" else self.out_proj(context)
 
 
 def _mha_variant(fault):
@@ -431,20 +596,39 @@ def _mha_variant(fault):
 def _mha_cases():
     small = dict(d_in=3, d_out=4, context_length=6, dropout=0.0, num_heads=2)
     wide = dict(d_in=8, d_out=12, context_length=10, dropout=0.0, num_heads=3, qkv_bias=True)
-    return [Case(label, lambda a=a: a) for label, a in [
+    drop = {**wide, "dropout": 0.5}
+    return [Case(label, lambda a=a: a, _dropout_note(label, a)) for label, a in [
         ("batch of 2, 6 tokens, 2 heads", (small, 1, (_rand(1, 2, 6, 3),))),
         ("batch of 1", (small, 2, (_rand(2, 1, 6, 3),))),
         ("one token", (small, 3, (_rand(3, 2, 1, 3),))),
         ("3 heads, qkv bias, the full context of 10", (wide, 4, (_rand(4, 2, 10, 8),))),
         ("another seed, 4 tokens", (wide, 5, (_rand(5, 3, 4, 8),))),
+        ("dropout 0.5 in evaluation mode (no dropout)", (drop, 6, (_rand(6, 2, 7, 8),))),
+        ("dropout 0.5 in training mode (the attention weights dropped, seeded)",
+         (drop, 7, (_rand(7, 2, 7, 8),), "train")),
+        ("dropout 0.5 in training mode, one sequence of 10", (drop, 8, (_rand(8, 1, 10, 8),), "train")),
     ]]
+
+
+class _MHAViewNoContiguous(_MHAVariant):
+    """A learner's MHA that calls .view on the transposed context (no .contiguous())."""
+
+    def forward(self, x):
+        b, T, _ = x.shape
+        split = lambda t: t.view(b, T, self.num_heads, self.head_dim).transpose(1, 2)  # noqa: E731
+        q, k, v = split(self.W_query(x)), split(self.W_key(x)), split(self.W_value(x))
+        scores = (q @ k.transpose(2, 3)).masked_fill(self.mask[:T, :T], float("-inf"))
+        weights = self.dropout(torch.softmax(scores / self.head_dim**0.5, dim=-1))
+        return self.out_proj((weights @ v).transpose(1, 2).view(b, T, self.d_out))
 
 
 register(Exercise(
     id="04.2", title="Multi-head attention", name="MyMHA",
     expects="a class MyMHA(d_in, d_out, context_length, dropout, num_heads, qkv_bias=False) "
             "with gptbook.MultiHeadAttention's parameter names (W_query, W_key, W_value, out_proj)",
-    kind="class", reference=MultiHeadAttention, cases=_mha_cases, run=_run_module(MultiHeadAttention),
+    # The reference is the attention written out, with nn.Dropout on the weights: in training mode it draws
+    # its masks exactly as a learner's answer does (gptbook's fused path gives the same, as a variant shows).
+    kind="class", reference=_mha_variant("written_out"), cases=_mha_cases, run=_run_module(MultiHeadAttention),
     hints=["Project once to d_out, split the last dimension into heads with .view, make the heads a batch "
            "dimension with .transpose(1, 2), attend, then undo both steps and apply out_proj.",
            "After the attention the context is (b, heads, T, head_dim): .transpose(1, 2) gives (b, T, heads, "
@@ -485,6 +669,24 @@ register(Exercise(
         Mistake("out_proj is not applied",
                 "The last step mixes the heads: return self.out_proj(context).",
                 answer=_mha_variant("no_out_proj")),
+        Mistake("the attention weights are never dropped out in training",
+                "GPT-2 drops attention weights while training: weights = self.dropout(torch.softmax(...)) "
+                "before weights @ values (nn.Dropout is off by itself in evaluation mode).",
+                answer=_mha_variant("no_dropout")),
+        Mistake("dropout is applied to the context vectors instead of the attention weights",
+                "Drop out the attention weights, right after the softmax: self.dropout(weights) @ values.",
+                answer=_mha_variant("dropout_context")),
+        _dropout_in_eval("dropout", _mha_variant("dropout_always")),
+    ],
+    wrong_answers=[
+        Answer(".view on the transposed context", _MHAViewNoContiguous,
+               ".view is called on the transposed (non-contiguous) tensor"),
+    ],
+    variants=[
+        Answer("torch.einsum for the scores", _mha_variant("einsum")),
+        Answer("F.scaled_dot_product_attention with dropout_p while training", _mha_variant("sdpa")),
+        Answer("F.dropout(weights, p, training=self.training)", _mha_variant("functional_dropout")),
+        Answer("gptbook's MultiHeadAttention itself", MultiHeadAttention),
     ],
 ))
 
@@ -497,10 +699,21 @@ class _LNVariant(LayerNorm):
     fault = ""
 
     def forward(self, x):
+        if self.fault == "functional":  # valid
+            return F.layer_norm(x, x.shape[-1:], self.scale, self.shift, 1e-5)
         dim = 0 if self.fault == "dim" else -1
         mean = x.mean(dim=dim, keepdim=True)
         var = x.var(dim=dim, keepdim=True, unbiased=self.fault == "bessel")
-        if self.fault == "eps_outside":
+        if self.fault == "rsqrt":  # valid
+            inv_std = torch.rsqrt((x - mean).pow(2).mean(-1, keepdim=True) + self.eps)
+            return self.scale * (x - mean) * inv_std + self.shift
+        if self.fault == "std":
+            norm = (x - mean) / (x.std(dim=-1, keepdim=True) + self.eps)
+        elif self.fault == "eps_big":
+            norm = (x - mean) / torch.sqrt(var + 1e-3)
+        elif self.fault == "no_center":
+            norm = x / torch.sqrt(var + self.eps)
+        elif self.fault == "eps_outside":
             norm = (x - mean) / (torch.sqrt(var) + self.eps)
         elif self.fault == "no_eps":
             norm = (x - mean) / torch.sqrt(var)
@@ -559,6 +772,15 @@ register(Exercise(
                 "Each token vector is normalised on its own: mean and variance over dim=-1 with keepdim=True.",
                 answer=_ln_variant("dim")),
     ],
+    wrong_answers=[
+        Answer("x.std() + eps: Bessel's correction and eps outside the root", _ln_variant("std")),
+        Answer("eps 1e-3", _ln_variant("eps_big")),
+        Answer("the mean not subtracted", _ln_variant("no_center")),
+    ],
+    variants=[
+        Answer("F.layer_norm", _ln_variant("functional")),
+        Answer("torch.rsqrt and (x - mean)²", _ln_variant("rsqrt")),
+    ],
 ))
 
 
@@ -596,31 +818,65 @@ register(Exercise(
                 "GPT-2 uses the tanh form: 0.5 * x * (1 + tanh(√(2/π) (x + 0.044715 x³))).",
                 answer=lambda x: x * torch.sigmoid(1.702 * x)),
     ],
+    wrong_answers=[
+        Answer("F.gelu without approximate='tanh'", lambda x: F.gelu(x),
+               "this is the exact (erf) GELU, not GPT-2's tanh approximation"),
+        Answer("x³ without the x", lambda x: 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * 0.044715 * x**3))),
+        Answer("tanh(x) alone", lambda x: 0.5 * x * (1 + torch.tanh(x))),
+    ],
+    variants=[
+        Answer("F.gelu(approximate='tanh')", lambda x: F.gelu(x, approximate="tanh")),
+        Answer("torch.nn.GELU('tanh') and torch.pow", lambda x: torch.nn.GELU("tanh")(x)),
+        Answer("the formula with math.pi under torch.sqrt",
+               lambda x: 0.5 * x * (1.0 + torch.tanh(torch.sqrt(torch.tensor(2.0 / torch.pi))
+                                                      * (x + 0.044715 * torch.pow(x, 3))))),
+    ],
 ))
 
 
 class _BlockVariant(TransformerBlock):
+    """gptbook's block written out, with one thing done wrong or differently (``fault``)."""
+
     fault = ""
 
     def forward(self, x):
-        if self.fault == "no_shortcut":
-            x = self.att(self.norm1(x))
-            return self.ff(self.norm2(x))
-        if self.fault == "post_norm":
-            x = self.norm1(x + self.att(x))
-            return self.norm2(x + self.ff(x))
-        if self.fault == "one_norm":
-            x = x + self.att(self.norm1(x))
-            return x + self.ff(self.norm1(x))
-        if self.fault == "shortcut_after_norm":
+        fault, drop = self.fault, self.drop_shortcut
+        if fault == "no_drop":
+            drop = torch.nn.Identity()
+        elif fault == "drop_always":
+            drop = lambda h: F.dropout(h, self.drop_shortcut.p)  # noqa: E731  (training=True by default)
+        elif fault == "functional":  # valid
+            drop = lambda h: F.dropout(h, self.drop_shortcut.p, self.training)  # noqa: E731
+        if fault == "no_shortcut":
+            x = drop(self.att(self.norm1(x)))
+            return drop(self.ff(self.norm2(x)))
+        if fault == "post_norm":
+            x = self.norm1(x + drop(self.att(x)))
+            return self.norm2(x + drop(self.ff(x)))
+        if fault == "one_norm":
+            x = x + drop(self.att(self.norm1(x)))
+            return x + drop(self.ff(self.norm1(x)))
+        if fault == "shortcut_after_norm":
             h = self.norm1(x)
-            x = h + self.att(h)
+            x = h + drop(self.att(h))
             h = self.norm2(x)
-            return h + self.ff(h)
-        if self.fault == "ff_no_shortcut":
-            x = x + self.att(self.norm1(x))
-            return self.ff(self.norm2(x))
-        return super().forward(x)
+            return h + drop(self.ff(h))
+        if fault == "ff_no_shortcut":
+            x = x + drop(self.att(self.norm1(x)))
+            return drop(self.ff(self.norm2(x)))
+        if fault == "drop_after_add":
+            x = drop(x + self.att(self.norm1(x)))
+            return drop(x + self.ff(self.norm2(x)))
+        if fault == "drop_input":
+            x = x + self.att(drop(self.norm1(x)))
+            return x + self.ff(drop(self.norm2(x)))
+        if fault == "book":  # valid: the book's way, the shortcut kept in a variable
+            shortcut = x
+            x = shortcut + self.drop_shortcut(self.att(self.norm1(x)))
+            shortcut = x
+            return shortcut + self.drop_shortcut(self.ff(self.norm2(x)))
+        x = x + drop(self.att(self.norm1(x)))
+        return x + drop(self.ff(self.norm2(x)))
 
 
 def _block_variant(fault):
@@ -632,12 +888,16 @@ _BLOCK_CFG = {**GPT_CONFIG_124M, "emb_dim": 16, "n_heads": 4, "context_length": 
 
 def _block_cases():
     bias = {**_BLOCK_CFG, "qkv_bias": True}
-    return [Case(label, lambda a=a: a) for label, a in [
+    drop = {**_BLOCK_CFG, "drop_rate": 0.5}
+    return [Case(label, lambda a=a: a, _dropout_note(label, a)) for label, a in [
         ("batch of 2, 5 tokens", (_BLOCK_CFG, 1, (_rand(1, 2, 5, 16),))),
         ("batch of 1", (_BLOCK_CFG, 2, (_rand(2, 1, 5, 16),))),
         ("one token", (_BLOCK_CFG, 3, (_rand(3, 2, 1, 16),))),
         ("the full context (8), qkv bias", (bias, 4, (_rand(4, 2, 8, 16),))),
         ("another seed", (_BLOCK_CFG, 5, (_rand(5, 3, 4, 16),))),
+        ("drop_rate 0.5 in evaluation mode (no dropout)", (drop, 6, (_rand(6, 2, 5, 16),))),
+        ("drop_rate 0.5 in training mode (dropout on both sub-layers' outputs, seeded)",
+         (drop, 7, (_rand(7, 2, 6, 16),), "train")),
     ]]
 
 
@@ -677,6 +937,23 @@ register(Exercise(
         Mistake("the shortcut is taken after the norm",
                 "Keep the input *before* normalising for the shortcut: shortcut = x, then x = self.norm1(x).",
                 answer=_block_variant("shortcut_after_norm")),
+        Mistake("the sub-layers' outputs are not dropped out in training (drop_shortcut is never used)",
+                "GPT-2 drops out each sub-layer's output before adding it to the shortcut: "
+                "x = x + self.drop_shortcut(self.att(self.norm1(x))), the same around the feed-forward.",
+                answer=_block_variant("no_drop")),
+        Mistake("the dropout comes after adding the shortcut, so the shortcut is dropped out too",
+                "Drop out only the sub-layer's output: x + self.drop_shortcut(sublayer), not "
+                "self.drop_shortcut(x + sublayer).",
+                answer=_block_variant("drop_after_add")),
+        _dropout_in_eval("drop_shortcut", _block_variant("drop_always")),
+    ],
+    wrong_answers=[
+        Answer("dropout on the sub-layers' inputs instead of their outputs", _block_variant("drop_input")),
+    ],
+    variants=[
+        Answer("the book's way: shortcut = x", _block_variant("book")),
+        Answer("F.dropout(..., training=self.training)", _block_variant("functional")),
+        Answer("gptbook's TransformerBlock itself", TransformerBlock),
     ],
 ))
 
@@ -686,18 +963,37 @@ register(Exercise(
 # ==============================================================================================
 
 class _GPTVariant(GPTModel):
+    """gptbook's model written out, with one thing done wrong or differently (``fault``)."""
+
     fault = ""
 
     def forward(self, idx):
         b, T = idx.shape
+        fault, drop = self.fault, self.drop_emb
+        if fault == "drop_always":
+            drop = lambda h: F.dropout(h, self.drop_emb.p)  # noqa: E731  (training=True by default)
         x = self.tok_emb(idx)
-        if self.fault != "no_pos":
+        if fault == "drop_tokens":
+            x = self.drop_emb(x)
+        if fault == "pos_from_1":
+            x = x + self.pos_emb(torch.arange(1, T + 1))
+        elif fault == "weights":  # valid: the positions' rows, sliced
+            x = x + self.pos_emb.weight[:T]
+        elif fault != "no_pos":
             x = x + self.pos_emb(torch.arange(T))
-        x = self.trf_blocks(self.drop_emb(x))
-        if self.fault != "no_final_norm":
+        if fault not in ("no_drop", "drop_logits", "drop_tokens"):
+            x = drop(x)
+        if fault == "loop":  # valid: the blocks one by one
+            for block in self.trf_blocks:
+                x = block(x)
+        else:
+            x = self.trf_blocks(x)
+        if fault != "no_final_norm":
             x = self.final_norm(x)
         logits = self.out_head(x)
-        return logits[:, -1, :] if self.fault == "last_only" else logits
+        if fault == "drop_logits":
+            logits = self.drop_emb(logits)
+        return logits[:, -1, :] if fault == "last_only" else logits
 
 
 def _gpt_variant(fault):
@@ -709,12 +1005,15 @@ _GPT_CFG = {**GPT_CONFIG_124M, "vocab_size": 100, "emb_dim": 16, "n_heads": 4, "
 
 
 def _gpt_cases():
-    return [Case(label, lambda a=a: a) for label, a in [
+    return [Case(label, lambda a=a: a, _dropout_note(label, a)) for label, a in [
         ("batch of 2, 4 tokens", (_GPT_CFG, 1, (_ids(1, 100, 2, 4),))),
         ("batch of 1", (_GPT_CFG, 2, (_ids(2, 100, 1, 4),))),
         ("one token", (_GPT_CFG, 3, (_ids(3, 100, 2, 1),))),
         ("the full context (8), qkv bias", ({**_GPT_CFG, "qkv_bias": True}, 4, (_ids(4, 100, 2, 8),))),
         ("another seed, 3 layers", ({**_GPT_CFG, "n_layers": 3}, 5, (_ids(5, 100, 3, 6),))),
+        ("drop_rate 0.5 in evaluation mode (no dropout)", ({**_GPT_CFG, "drop_rate": 0.5}, 6, (_ids(6, 100, 2, 5),))),
+        ("drop_rate 0.5 in training mode (the embeddings dropped, then the blocks' dropout; seeded)",
+         ({**_GPT_CFG, "drop_rate": 0.5}, 7, (_ids(7, 100, 2, 6),), "train")),
     ]]
 
 
@@ -748,6 +1047,26 @@ register(Exercise(
         Mistake("only the last position's logits are returned",
                 "The model returns logits for every position, (b, T, vocab_size); generation picks the last one.",
                 answer=_gpt_variant("last_only")),
+        Mistake("the embeddings are not dropped out in training (drop_emb is never used)",
+                "GPT-2 drops out the sum of the token and positional embeddings before the first block: "
+                "x = self.drop_emb(tok_emb + pos_emb).",
+                answer=_gpt_variant("no_drop")),
+        Mistake("the dropout is applied to the logits instead of the embeddings",
+                "drop_emb belongs right after the embeddings, before the blocks: "
+                "self.trf_blocks(self.drop_emb(x)); the logits are never dropped out.",
+                answer=_gpt_variant("drop_logits")),
+        _dropout_in_eval("drop_emb", _gpt_variant("drop_always")),
+        Mistake("the positions are counted from 1",
+                "The first token sits at position 0: self.pos_emb(torch.arange(T)).",
+                answer=_gpt_variant("pos_from_1")),
+    ],
+    wrong_answers=[
+        Answer("dropout on the token embeddings only, before adding the positions", _gpt_variant("drop_tokens")),
+    ],
+    variants=[
+        Answer("the blocks in a loop", _gpt_variant("loop")),
+        Answer("pos_emb.weight[:T]", _gpt_variant("weights")),
+        Answer("gptbook's GPTModel itself", GPTModel),
     ],
 ))
 
@@ -797,6 +1116,18 @@ register(Exercise(
         Mistake("the biases are left out", "out_proj and both feed-forward layers have biases (d, 4d and d).",
                 answer=lambda c: _params(c, biases=False)),
     ],
+    wrong_answers=[
+        Answer("the qkv biases ignored", lambda c: _params({**c, "qkv_bias": False})),
+        Answer("a feed-forward layer 2x wide instead of 4x",
+               lambda c: _params(c) - c["n_layers"] * (4 * c["emb_dim"] ** 2 + 2 * c["emb_dim"])),
+        Answer("the positional table left out", lambda c: _params(c) - c["context_length"] * c["emb_dim"]),
+    ],
+    variants=[
+        Answer("12·L·d² + 10·L·d + ... collected", lambda c: 12 * c["n_layers"] * c["emb_dim"] ** 2
+               + (10 + 3 * bool(c["qkv_bias"])) * c["n_layers"] * c["emb_dim"]
+               + (2 * c["vocab_size"] + c["context_length"] + 2) * c["emb_dim"]),
+        Answer("gptbook.parameter_breakdown, untied", _ref_gpt_parameters),
+    ],
 ))
 
 
@@ -824,6 +1155,15 @@ register(Exercise(
         Mistake("2 bytes per number (bf16) instead of 4 (fp32)", "fp32 takes 4 bytes per number.",
                 answer=lambda n: 8 * n / 1024**2),
     ],
+    wrong_answers=[
+        Answer("weights and gradients only (the same number as bf16)", lambda n: 2 * n * 4 / 1024**2),
+        Answer("bits instead of bytes", lambda n: 16 * 8 * n / 1024**2),
+        Answer("kilobytes", lambda n: 16 * n / 1024),
+    ],
+    variants=[
+        Answer("16 bytes / 2**20", lambda n: n * 16 / 2**20),
+        Answer("a step at a time", lambda n: (n * 4 + n * 4 + 2 * n * 4) / (1024 * 1024)),
+    ],
 ))
 
 
@@ -845,7 +1185,14 @@ def _greedy_variant(fault):
     def generate(model, idx, max_new_tokens, context_size):
         start = idx
         for _ in range(max_new_tokens):
-            cond = idx if fault == "no_crop" else idx[:, -context_size:]
+            if fault == "no_crop":
+                cond = idx
+            elif fault == "crop_front":
+                cond = idx[:, :context_size]
+            elif fault == "model_context":
+                cond = idx[:, -model.cfg["context_length"]:]
+            else:
+                cond = idx[:, -context_size:]
             with torch.no_grad():
                 logits = model(cond)
             last = logits[:, 0, :] if fault == "first" else logits[:, -1, :]
@@ -859,13 +1206,41 @@ def _greedy_variant(fault):
 
 
 def _generation_cases():
-    return [Case(label, lambda a=a: (_tiny_model(a[0]), a[1], a[2], 8)) for label, a in [
-        ("batch of 2, 3-token prompts, 5 new", (1, _ids(1, 100, 2, 3), 5)),
-        ("batch of 1", (1, _ids(2, 100, 1, 3), 5)),
-        ("one-token prompt", (1, _ids(3, 100, 2, 1), 4)),
-        ("a prompt longer than the context (10 > 8)", (2, _ids(4, 100, 2, 10), 3)),
-        ("another model seed", (3, _ids(5, 100, 3, 4), 6)),
+    return [Case(label, lambda a=a: (_tiny_model(a[0]), *a[1:])) for label, a in [
+        ("batch of 2, 3-token prompts, 5 new", (1, _ids(1, 100, 2, 3), 5, 8)),
+        ("batch of 1", (1, _ids(2, 100, 1, 3), 5, 8)),
+        ("one-token prompt", (1, _ids(3, 100, 2, 1), 4, 8)),
+        ("a prompt longer than the context (10 > 8)", (2, _ids(4, 100, 2, 10), 3, 8)),
+        ("another model seed", (3, _ids(5, 100, 3, 4), 6, 8)),
+        ("context_size 4, shorter than the model's 8 (6-token prompts)", (1, _ids(6, 100, 2, 6), 4, 4)),
     ]]
+
+
+def _greedy_preallocated(model, idx, max_new_tokens, context_size):
+    b, n = idx.shape
+    out = torch.empty(b, n + max_new_tokens, dtype=idx.dtype)
+    out[:, :n] = idx
+    with torch.no_grad():
+        for i in range(n, n + max_new_tokens):
+            probas = torch.softmax(model(out[:, max(0, i - context_size):i])[:, -1], dim=-1)
+            out[:, i] = probas.argmax(dim=-1)
+    return out
+
+
+def _greedy_max(model, idx, max_new_tokens, context_size):
+    for _ in range(max_new_tokens):
+        logits = model(idx[:, -context_size:]).detach()[:, -1, :]
+        idx = torch.cat([idx, logits.max(dim=-1).indices.unsqueeze(-1)], dim=-1)
+    return idx
+
+
+def _greedy_sampled(model, idx, max_new_tokens, context_size):
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(max_new_tokens):
+        with torch.no_grad():
+            probas = torch.softmax(model(idx[:, -context_size:])[:, -1, :], dim=-1)
+        idx = torch.cat((idx, torch.multinomial(probas, 1, generator=gen)), dim=1)
+    return idx
 
 
 register(Exercise(
@@ -896,6 +1271,24 @@ register(Exercise(
                 error=r"context_length is"),
         Mistake("only the new tokens are returned", "Return the prompt with the new tokens appended: torch.cat((idx, ...)).",
                 answer=_greedy_variant("only_new")),
+        Mistake("the front of the context is kept instead of the back",
+                "Crop to the *last* context_size tokens, the newest ones: idx[:, -context_size:], not "
+                "idx[:, :context_size].",
+                answer=_greedy_variant("crop_front")),
+        Mistake("the input is cropped to the model's context_length instead of context_size",
+                "Use the context_size argument: idx[:, -context_size:] (it may be shorter than the model's).",
+                answer=_greedy_variant("model_context")),
+    ],
+    wrong_answers=[
+        Answer("no crop at all", lambda m, idx, k, c: _greedy_variant("no_crop")(m, idx, k, c),
+               "the input is not cropped to the context"),
+        Answer("sampling instead of the most likely token", _greedy_sampled),
+        Answer("one token too few", lambda m, idx, k, c: generate_text_simple(m, idx, k - 1, c)),
+    ],
+    variants=[
+        Answer("a preallocated output, probas.argmax", _greedy_preallocated),
+        Answer("logits.max(-1).indices", _greedy_max),
+        Answer("gptbook.generate_text_simple", generate_text_simple),
     ],
 ))
 
@@ -913,9 +1306,10 @@ def _probas_variant(fault):
             kth = torch.topk(p, top_k, dim=-1).values[:, -1:]
             return p.masked_fill(p < kth, 0.0)
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        masked = logits.masked_fill(logits < kth, 0.0 if fault == "zero" else float("-inf"))
+        drop = logits <= kth if fault == "le" else logits < kth
+        masked = logits.masked_fill(drop, 0.0 if fault == "zero" else float("-inf"))
         scaled = masked * temperature if fault == "times" else masked / temperature
-        return torch.softmax(scaled, dim=-1)
+        return torch.softmax(scaled, dim=0 if fault == "batch" else -1)
     return probas
 
 
@@ -927,6 +1321,17 @@ def _probas_cases():
         ("batch of 1, top-1", (4, 1, 1.5, 1)),
         ("top-k = the whole vocabulary", (5, 3, 0.8, 10)),
     ]]
+
+
+def _probas_scatter(logits, temperature, top_k):
+    top = torch.topk(logits / temperature, top_k, dim=-1)
+    kept = torch.full_like(logits, float("-inf")).scatter(-1, top.indices, top.values)
+    return F.softmax(kept, dim=1)
+
+
+def _probas_sorted(logits, temperature, top_k):
+    kth = logits.sort(dim=-1, descending=True).values[:, top_k - 1:top_k]
+    return torch.softmax(torch.where(logits >= kth, logits / temperature, -torch.inf), dim=-1)
 
 
 register(Exercise(
@@ -950,25 +1355,46 @@ register(Exercise(
         Mistake("top-k is applied after the softmax, so the probabilities no longer sum to 1",
                 "Filter the logits first (with -inf), then take the softmax.",
                 answer=_probas_variant("after_softmax")),
+        Mistake("<= instead of < drops the k-th largest logit too (k - 1 tokens are left, none for top-1)",
+                "Drop only the logits *below* the k-th largest: logits < kth (ties with it stay).",
+                answer=_probas_variant("le")),
+        Mistake("the softmax runs over the batch instead of the vocabulary",
+                "Each row is one sequence's distribution over the vocabulary: torch.softmax(..., dim=-1).",
+                answer=_probas_variant("batch")),
+    ],
+    wrong_answers=[
+        Answer("no top-k at all", lambda logits, t, k: torch.softmax(logits / t, dim=-1)),
+        Answer("the k smallest logits kept", lambda logits, t, k: _ref_next_token_probas(-logits, t, k)),
+        Answer("logits returned, not probabilities", lambda logits, t, k: filter_logits(logits, t, k)),
+    ],
+    variants=[
+        Answer("topk values scattered into -inf", _probas_scatter),
+        Answer("sort, torch.where and logits >= kth", _probas_sorted),
+        Answer("gptbook.filter_logits and a softmax",
+               lambda logits, t, k: torch.softmax(filter_logits(logits, t, k), -1)),
     ],
 ))
 
 
-def _cached_generate(model, idx, max_new_tokens, pos_offset=True, mask_offset=True):
-    """Greedy generation with a key/value cache written out by hand on gptbook's GPTModel."""
+def _cached_generate(model, idx, max_new_tokens, pos_shift=0, mask_offset=True, one_by_one=False):
+    """Greedy generation with a key/value cache written out by hand on gptbook's GPTModel; ``pos_shift``
+    (None: no offset at all) and ``mask_offset`` build in mistakes. The prompt goes in at once (or, with
+    ``one_by_one``, token by token), and the last new token goes through the model too."""
     cache = [([], []) for _ in model.trf_blocks]
     out = idx
-    new = idx
+    pending = [idx[:, i:i + 1] for i in range(idx.shape[1])] if one_by_one else [idx]
     with torch.no_grad():
-        for step in range(max_new_tokens + 1):
-            start = out.shape[1] - new.shape[1]
-            pos = torch.arange(start, start + new.shape[1]) if pos_offset else torch.arange(new.shape[1])
+        while pending:
+            new = pending.pop(0)
+            start = sum(k.shape[2] for k in cache[0][0])  # tokens seen so far
+            t = new.shape[1]
+            pos = torch.arange(t) if pos_shift is None else torch.arange(start + pos_shift, start + pos_shift + t)
             x = model.tok_emb(new) + model.pos_emb(pos)
             for block, (ks, vs) in zip(model.trf_blocks, cache):
                 att = block.att
                 h = block.norm1(x)
-                b, t, _ = h.shape
-                split = lambda z: z.view(b, t, att.num_heads, att.head_dim).transpose(1, 2)
+                b = h.shape[0]
+                split = lambda z: z.view(b, t, att.num_heads, att.head_dim).transpose(1, 2)  # noqa: E731
                 ks.append(split(att.W_key(h)))
                 vs.append(split(att.W_value(h)))
                 k, v = torch.cat(ks, dim=2), torch.cat(vs, dim=2)
@@ -978,16 +1404,30 @@ def _cached_generate(model, idx, max_new_tokens, pos_offset=True, mask_offset=Tr
                 ctx = (torch.softmax(scores / att.head_dim**0.5, dim=-1) @ v).transpose(1, 2).reshape(b, t, -1)
                 x = x + att.out_proj(ctx)
                 x = x + block.ff(block.norm2(x))
-            if step == max_new_tokens:
-                break
+            if pending or out.shape[1] == idx.shape[1] + max_new_tokens:
+                continue
             logits = model.out_head(model.final_norm(x))[:, -1, :]
-            new = torch.argmax(logits, dim=-1, keepdim=True)
-            out = torch.cat((out, new), dim=1)
+            pending.append(torch.argmax(logits, dim=-1, keepdim=True))
+            out = torch.cat((out, pending[0]), dim=1)
     return out
 
 
+def _cache_reset_every_step(model, idx, max_new_tokens):
+    for _ in range(max_new_tokens):
+        idx = _cached_generate(model, idx, 1)
+    return idx
+
+
 def _ref_generate_cached(model, idx, max_new_tokens):
-    return generate_text_simple(model, idx, max_new_tokens, model.cfg["context_length"])
+    cache = model.new_kv_cache()  # gptbook's own cache
+    with torch.no_grad():
+        logits = model(idx, kv_cache=cache)[:, -1, :]
+        for _ in range(max_new_tokens):
+            next_id = torch.argmax(logits, dim=-1, keepdim=True)
+            idx = torch.cat((idx, next_id), dim=1)
+            if idx.shape[1] < cache.capacity:
+                logits = model(next_id, kv_cache=cache)[:, -1, :]
+    return idx
 
 
 def _cache_cases():
@@ -1000,31 +1440,98 @@ def _cache_cases():
     ]]
 
 
+_NO_CACHE = Mistake(
+    "nothing is cached: the whole sequence goes through the model again at every step",
+    "Run the prompt once and keep every layer's keys and values; after that feed only the newest token "
+    "(b, 1) through the model, at position n (the number of tokens seen), and attend over the stored keys too.")
+
+
+def _cache_is_used(answer, run):
+    """The property of 07.3: each position goes through the model once, at its own position. Hooks on the
+    first block's key projection (W_key) and on pos_emb record the rows and positions the answer computes."""
+    model, idx, new = _tiny_model(1), _ids(16, 100, 2, 3), 4
+    rows, positions = [], []
+    hooks = [model.trf_blocks[0].att.W_key.register_forward_pre_hook(lambda m, a: rows.append(a[0].shape[-2])),
+             model.pos_emb.register_forward_pre_hook(lambda m, a: positions.extend(a[0].flatten().tolist()))]
+    try:
+        outcome = run(lambda: answer(model, idx, new))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if outcome.error is not None or outcome.timed_out:
+        return None  # reported by the cases already, or out of time (reported by the caller)
+    n = idx.shape[1]
+    if rows and sum(rows) > n + new:
+        return (f"Generating {new} tokens after a {n}-token prompt, the first block computed keys for "
+                f"{sum(rows)} positions ({' + '.join(map(str, rows))}); with a cache each position goes through "
+                f"the model once: {n} for the prompt, then 1 per new token.", _NO_CACHE)
+    if positions and positions != list(range(len(positions))):
+        return (f"The positions looked up in pos_emb were {positions}: with a cache every token is looked up "
+                f"once, at its own position 0, 1, 2, ...")
+    return None
+
+
 register(Exercise(
     id="07.3", title="A key/value cache by hand", name="generate_with_cache",
     expects="a function generate_with_cache(model, idx, max_new_tokens) that generates greedily with your own "
             "key/value cache and returns (b, n + max_new_tokens) token IDs, the same as without a cache",
     kind="function", reference=_ref_generate_cached, cases=_cache_cases,
+    properties=[Property("the cache is used: after the prompt, only the newest token goes through the model, at "
+                         "its own position", _cache_is_used)],
     hints=["First run the whole prompt and store every layer's keys and values; then feed only the newest token, "
            "append its keys and values, and attend over all stored ones.",
            "Two offsets: the new token's position is the number of tokens seen so far (pos_emb(torch.arange(start, "
            "start + t))), and its row of the causal mask is mask[n - t:n, :n] where n counts the stored keys."],
     solution="def generate_with_cache(model, idx, max_new_tokens):\n"
-             "    cache = model.new_kv_cache()             # or lists of keys/values per layer, by hand\n"
+             "    cache = [None] * len(model.trf_blocks)       "
+             "# per block: (keys, values), each (b, heads, n, head_dim)\n"
+             "    new = idx                                    # the whole prompt first, then one token at a time\n"
              "    with torch.no_grad():\n"
-             "        logits = model(idx, kv_cache=cache)[:, -1, :]\n"
              "        for _ in range(max_new_tokens):\n"
-             "            next_id = torch.argmax(logits, dim=-1, keepdim=True)\n"
-             "            idx = torch.cat((idx, next_id), dim=1)\n"
-             "            logits = model(next_id, kv_cache=cache)[:, -1, :]\n"
+             "            b, t = new.shape\n"
+             "            start = idx.shape[1] - t             # tokens seen before the new ones\n"
+             "            x = model.tok_emb(new) + model.pos_emb(torch.arange(start, start + t))\n"
+             "            for i, block in enumerate(model.trf_blocks):\n"
+             "                att, h = block.att, block.norm1(x)\n"
+             "                split = lambda z: z.view(b, t, att.num_heads, att.head_dim).transpose(1, 2)\n"
+             "                q, k, v = split(att.W_query(h)), split(att.W_key(h)), split(att.W_value(h))\n"
+             "                if cache[i] is not None:         # append to the stored keys and values\n"
+             "                    k = torch.cat([cache[i][0], k], dim=2)\n"
+             "                    v = torch.cat([cache[i][1], v], dim=2)\n"
+             "                cache[i] = (k, v)\n"
+             "                n = k.shape[2]\n"
+             "                scores = (q @ k.transpose(2, 3)).masked_fill(att.mask[n - t:n, :n], float('-inf'))\n"
+             "                weights = torch.softmax(scores / att.head_dim**0.5, dim=-1)\n"
+             "                x = x + att.out_proj((weights @ v).transpose(1, 2).reshape(b, t, -1))\n"
+             "                x = x + block.ff(block.norm2(x))\n"
+             "            logits = model.out_head(model.final_norm(x))[:, -1, :]\n"
+             "            new = torch.argmax(logits, dim=-1, keepdim=True)   # (b, 1): all that goes in next\n"
+             "            idx = torch.cat((idx, new), dim=1)\n"
              "    return idx",
     mistakes=[
         Mistake("the new token's position is not offset (it gets position 0 every time)",
                 "The token after n cached ones sits at position n: pos_emb(torch.arange(n, n + t)).",
-                answer=lambda m, i, k: _cached_generate(m, i, k, pos_offset=False)),
+                answer=lambda m, i, k: _cached_generate(m, i, k, pos_shift=None)),
+        Mistake("the new token's position is off by one",
+                "Positions count from 0: after n cached tokens the new one sits at position n, "
+                "torch.arange(n, n + t), not n + 1.",
+                answer=lambda m, i, k: _cached_generate(m, i, k, pos_shift=1)),
         Mistake("the causal mask is not offset for the new query",
                 "The new query is row n - 1 of the full mask, not row 0: mask[n - t:n, :n].",
                 answer=lambda m, i, k: _cached_generate(m, i, k, mask_offset=False)),
+        _NO_CACHE,
+    ],
+    wrong_answers=[
+        Answer("no cache at all: generate_text_simple",
+               lambda m, idx, k: generate_text_simple(m, idx, k, m.cfg["context_length"]), _NO_CACHE.name),
+        Answer("a hand-written cache started afresh at every step", _cache_reset_every_step, _NO_CACHE.name),
+        Answer("positions counted from 1", lambda m, i, k: _cached_generate(m, i, k, pos_shift=1),
+               "the new token's position is off by one"),
+    ],
+    variants=[
+        Answer("the prompt token by token, the last token through the model too",
+               lambda m, i, k: _cached_generate(m, i, k, one_by_one=True)),
+        Answer("gptbook's cache: model(ids, kv_cache=model.new_kv_cache())", _ref_generate_cached),
     ],
 ))
 
@@ -1052,8 +1559,61 @@ def _loss_variant(fault):
             logits = torch.softmax(logits, dim=-1)
         if fault == "last":
             return F.cross_entropy(logits[:, -1, :], targets[:, -1])
+        if fault == "time_major":
+            return F.cross_entropy(logits.transpose(0, 1).flatten(0, 1), targets.flatten())
+        if fault == "log_softmax_gather":  # valid
+            logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1))
+            return -logprobs.mean()
+        if fault == "nll_reshape":  # valid
+            return F.nll_loss(F.log_softmax(logits.reshape(-1, logits.shape[-1]), dim=-1), targets.reshape(-1))
+        if fault == "no_grad":
+            with torch.no_grad():
+                return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        if fault == "detach":
+            return F.cross_entropy(logits.flatten(0, 1), targets.flatten()).detach()
+        if fault == "backward":  # the loop's job, done here: the graph is freed
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+            loss.backward()
+            model.zero_grad(set_to_none=True)
+            return loss
+        if fault == "item":
+            return F.cross_entropy(logits.flatten(0, 1), targets.flatten()).item()
         return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum" if fault == "sum" else "mean")
     return loss
+
+
+_NO_GRADIENT = Mistake(
+    "the loss is cut off from the graph (torch.no_grad(), .detach() or .item()), so it cannot train anything",
+    "Training calls loss.backward(): the loss must be a tensor computed with gradients on. Compute it outside "
+    "torch.no_grad(), and return it as it is, without .detach() or .item().")
+
+
+def _loss_trains(answer, run):
+    """The property of 08.1: loss.backward() gives the reference's gradients (with gradients on, even if the
+    check itself runs under torch.no_grad())."""
+    model, ids = _tiny_model(2), _ids(26, 100, 2, 7)
+    params = dict(model.named_parameters())
+    with torch.enable_grad():
+        outcome = run(lambda: answer(model, ids))
+        loss = outcome.value
+        if outcome.error is not None or outcome.timed_out or loss is None:
+            return None  # reported by the cases already, or out of time (reported by the caller)
+        if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
+            what = ("a Python number" if not isinstance(loss, torch.Tensor)
+                    else "a tensor without a gradient (grad_fn is None)")
+            return f"With gradients on, your loss is {what}: loss.backward() cannot compute anything.", _NO_GRADIENT
+        try:
+            mine = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+        except RuntimeError as err:  # e.g. the answer called loss.backward() itself, which frees the graph
+            return (f"loss.backward() could not run on your loss ({str(err).split('. ')[0]}). Return the loss "
+                    "without calling .backward() on it: the training loop does that.")
+        want = torch.autograd.grad(_ref_next_token_loss(model, ids), list(params.values()), allow_unused=True)
+    for name, g, w in zip(params, mine, want):
+        problem = compare(w if w is not None else torch.zeros_like(params[name]),
+                          g if g is not None else torch.zeros_like(params[name]), 1e-6, 1e-3, f"the gradient of {name}")
+        if problem:
+            return f"loss.backward() does not give the reference's gradients: {problem}."
+    return None
 
 
 def _loss_cases():
@@ -1067,7 +1627,8 @@ register(Exercise(
     id="08.1", title="The next-token loss", name="next_token_loss",
     expects="a function next_token_loss(model, token_ids) that takes token IDs (b, T + 1) and returns the mean "
             "cross-entropy of predicting each next token",
-    kind="function", reference=_ref_next_token_loss, cases=_loss_cases, run=_run_no_grad, atol=1e-5, rtol=1e-4,
+    kind="function", reference=_ref_next_token_loss, cases=_loss_cases, atol=1e-5, rtol=1e-4,
+    properties=[Property("the loss trains: loss.backward() gives the reference's gradients", _loss_trains)],
     hints=["Inputs are all tokens but the last, targets all tokens but the first; cross-entropy of the logits "
            "against the targets.",
            "inputs, targets = token_ids[:, :-1], token_ids[:, 1:]; logits = model(inputs) is (b, T, V); "
@@ -1090,9 +1651,35 @@ register(Exercise(
                 answer=_loss_variant("sum")),
         Mistake("only the last position is scored", "Every position predicts its next token: flatten all positions.",
                 answer=_loss_variant("last")),
+        Mistake("the logits are flattened time-major (transposed) while the targets are batch-major",
+                "Flatten both the same way: logits.flatten(0, 1) (b·T rows, sequence after sequence) against "
+                "targets.flatten().",
+                answer=_loss_variant("time_major")),
+        _NO_GRADIENT,
         Mistake("the logits are not flattened for F.cross_entropy",
                 "F.cross_entropy wants (N, vocab_size) and (N,): logits.flatten(0, 1), targets.flatten().",
                 error=r"Expected target size|expected.*target|size mismatch"),
+    ],
+    wrong_answers=[
+        Answer("computed under torch.no_grad()", _loss_variant("no_grad"), _NO_GRADIENT.name),
+        Answer("loss.detach()", _loss_variant("detach"), _NO_GRADIENT.name),
+        Answer("loss.item()", _loss_variant("item"), _NO_GRADIENT.name),
+        Answer("not flattened", lambda model, ids: F.cross_entropy(model(ids[:, :-1]), ids[:, 1:]),
+               "the logits are not flattened for F.cross_entropy"),
+        Answer("a hand-written log-softmax whose normaliser is .detach()ed (right value, wrong gradients)",
+               lambda model, ids: -(lambda z: (z - z.logsumexp(-1, keepdim=True).detach()).gather(
+                   -1, ids[:, 1:].unsqueeze(-1)))(model(ids[:, :-1])).mean()),
+        Answer("loss.backward() called inside", _loss_variant("backward")),
+        Answer("the mean over the batch of per-sequence sums",
+               lambda model, ids: F.cross_entropy(model(ids[:, :-1]).flatten(0, 1), ids[:, 1:].flatten(),
+                                                  reduction="sum") / ids.shape[0]),
+    ],
+    variants=[
+        Answer("log_softmax and gather", _loss_variant("log_softmax_gather")),
+        Answer("F.nll_loss of F.log_softmax, reshape(-1, V)", _loss_variant("nll_reshape")),
+        Answer("reduction='none', then .mean()",
+               lambda model, ids: F.cross_entropy(model(ids[:, :-1]).transpose(1, 2), ids[:, 1:],
+                                                  reduction="none").mean()),
     ],
 ))
 
@@ -1121,6 +1708,16 @@ register(Exercise(
                 answer=lambda p, v: p * (v - 1) / (1 - p)),
         Mistake("log base 10 instead of the natural log", "The softmax uses e: math.log, not math.log10.",
                 answer=lambda p, v: math.log10(p * (v - 1) / (1 - p))),
+    ],
+    wrong_answers=[
+        Answer("the log-odds p / (1 - p) alone", lambda p, v: math.log(p / (1 - p))),
+        Answer("log(p) only", lambda p, v: math.log(p)),
+        Answer("rounded to 2 digits", lambda p, v: round(math.log(p * (v - 1) / (1 - p)), 2)),
+    ],
+    variants=[
+        Answer("a sum of logs", lambda p, v: math.log(p) - math.log1p(-p) + math.log(v - 1)),
+        Answer("torch.logit plus log(vocab_size - 1)",
+               lambda p, v: torch.logit(torch.tensor(p, dtype=torch.float64)) + math.log(v - 1)),
     ],
 ))
 
@@ -1178,6 +1775,19 @@ def _hf_variant(fault):
             if fault == "qkv_order":
                 w = hf[h + "attn.c_attn.weight"]
                 sd[o + "att.W_query.weight"], sd[o + "att.W_key.weight"] = w[:, d:2 * d].T, w[:, :d].T
+            if fault == "c_fc":
+                sd[o + "ff.layers.0.weight"] = hf[h + "mlp.c_fc.weight"]
+            if fault == "split_dim0":
+                w = hf[h + "attn.c_attn.weight"].T  # (3d, d): transposed first, then split the wrong way
+                sd[o + "att.W_query.weight"], sd[o + "att.W_key.weight"], sd[o + "att.W_value.weight"] = \
+                    w.reshape(d, 3, d).unbind(1)
+            if fault == "bias_order":
+                bq, bk, _ = hf[h + "attn.c_attn.bias"].split(d)
+                sd[o + "att.W_query.bias"], sd[o + "att.W_key.bias"] = bk, bq
+            if fault == "chunk":  # valid
+                ws = torch.chunk(hf[h + "attn.c_attn.weight"], 3, dim=1)
+                for name, w in zip(("W_query", "W_key", "W_value"), ws):
+                    sd[o + f"att.{name}.weight"] = w.t()
         return sd
     return convert
 
@@ -1217,6 +1827,15 @@ register(Exercise(
                 "c_attn holds [query | key | value] along dim 1, in that order.",
                 answer=_hf_variant("qkv_order")),
     ],
+    wrong_answers=[
+        Answer("c_fc not transposed", _hf_variant("c_fc")),
+        Answer("c_attn split along dim 0", _hf_variant("split_dim0")),
+        Answer("the biases of query and key swapped", _hf_variant("bias_order")),
+    ],
+    variants=[
+        Answer("torch.chunk and .t()", _hf_variant("chunk")),
+        Answer("gptbook.hf_to_gptbook_state_dict", hf_to_gptbook_state_dict),
+    ],
 ))
 
 
@@ -1239,6 +1858,18 @@ def _ours_variant(fault):
             if fault == "cat_dim0":
                 hf[h + "attn.c_attn.weight"] = torch.cat(
                     [sd[o + f"att.{n}.weight"] for n in ("W_query", "W_key", "W_value")], 0)
+            if fault == "no_zero_bias" and not model.cfg["qkv_bias"]:
+                del hf[h + "attn.c_attn.bias"]
+            if fault == "c_proj":
+                hf[h + "attn.c_proj.weight"] = sd[o + "att.out_proj.weight"]
+            if fault == "kv_order":
+                hf[h + "attn.c_attn.weight"] = torch.cat(
+                    [sd[o + f"att.{n}.weight"].T for n in ("W_query", "W_value", "W_key")], 1)
+            if fault == "hstack":  # valid
+                hf[h + "attn.c_attn.weight"] = torch.hstack(
+                    [sd[o + f"att.{n}.weight"].t() for n in ("W_query", "W_key", "W_value")])
+        if fault == "not_contiguous":  # valid
+            hf = {name: t.T.contiguous().T if t.dim() == 2 else t for name, t in hf.items()}
         return hf
     return convert
 
@@ -1276,5 +1907,14 @@ register(Exercise(
         Mistake("query, key and value are stacked along dim 0",
                 "c_attn.weight is (d, 3d): concatenate the transposed (d, d) matrices along dim=1.",
                 answer=_ours_variant("cat_dim0")),
+    ],
+    wrong_answers=[
+        Answer("no zero biases without qkv_bias", _ours_variant("no_zero_bias")),
+        Answer("only attn.c_proj left untransposed", _ours_variant("c_proj")),
+        Answer("key and value swapped in c_attn", _ours_variant("kv_order")),
+    ],
+    variants=[
+        Answer("torch.hstack and .t()", _ours_variant("hstack")),
+        Answer("not made contiguous", _ours_variant("not_contiguous")),
     ],
 ))

@@ -26,6 +26,13 @@ checker catches, so an endless loop ends with a message instead of a hung kernel
 really stops the loop; unlike a subprocess it needs no pickling of notebook-defined functions.
 (A single long call into PyTorch's C++ code is not interrupted; it ends on its own.)
 
+Values are not all: an exercise's ``properties`` test what it teaches that a forward pass cannot show
+(07.3: the cache is used; 08.1: the loss has the reference's gradients), and cases marked "train" run
+a module in training mode with a fixed seed, so that dropout must sit where GPT-2 has it and be off in
+evaluation mode. Like ``bench/mutation_test.py`` for the library, every exercise lists ``wrong_answers``
+(besides its mistakes' own answers) that its check must fail, by name where one is given, and
+``variants``, valid answers written differently, that it must pass; ``tests/test_exercises.py`` runs them.
+
 The exercises themselves (references, cases, common mistakes, hints) live in ``exercise_set``
 (notebooks 01-09) and ``interpret_exercises`` (notebook 10).
 """
@@ -60,6 +67,7 @@ class Case:
 
     label: str
     args: Callable[[], tuple]
+    note: Optional[str] = None  # what the case tests, shown when it fails
 
 
 @dataclass
@@ -70,6 +78,27 @@ class Mistake:
     hint: str
     answer: Any = None  # a function or class with the mistake built in
     error: Optional[str] = None  # a regular expression matched against the learner's error message
+
+
+@dataclass
+class Property:
+    """Something an answer must do beyond giving the reference's values on the cases: a cache is used,
+    a loss has gradients that train, ... ``test(answer, run)`` returns None when the answer has the
+    property, else what is wrong (a sentence), or (that sentence, the ``Mistake`` it shows). ``run(fn)``
+    calls ``fn()`` (which calls the learner's code) under the check's time budget: an ``_Outcome``."""
+
+    label: str  # "the key/value cache is used"
+    test: Callable[[Any, Callable], Any]
+
+
+@dataclass
+class Answer:
+    """A registered answer the tests run through ``check``: a wrong one (``mistake``: the name the check
+    must report, or None when it need only fail) or a valid variant (it must pass)."""
+
+    label: str  # "no cache at all: generate_text_simple"
+    answer: Any
+    mistake: Optional[str] = None
 
 
 @dataclass
@@ -86,6 +115,9 @@ class Exercise:
     hints: list
     solution: str
     mistakes: list = field(default_factory=list)
+    properties: list = field(default_factory=list)  # Property checks, run once the values are right
+    wrong_answers: list = field(default_factory=list)  # Answer: wrong ones a learner writes (besides mistakes')
+    variants: list = field(default_factory=list)  # Answer: valid answers written differently
     run: Optional[Callable[[Any, tuple], Any]] = None  # how to call an answer on a case's args
     atol: float = 1e-5
     rtol: float = 1e-4
@@ -200,6 +232,19 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _fmt_pair(expected: float, got: float) -> tuple:
+    """Both numbers with the fewest digits (4 at least) that show they differ: never "expected 10.82, got 10.82"."""
+    for digits in range(4, 18):
+        e, g = f"{expected:.{digits}g}", f"{got:.{digits}g}"
+        if e != g:
+            return e, g
+    return _fmt(expected), _fmt(got)
+
+
+def _is_scalar(x: Any) -> bool:
+    return isinstance(x, (int, float, bool)) or (isinstance(x, torch.Tensor) and x.numel() == 1)
+
+
 def _type_name(x: Any) -> str:
     if isinstance(x, torch.Tensor):
         return f"a tensor of shape {tuple(x.shape)}"
@@ -236,8 +281,9 @@ def compare(expected: Any, got: Any, atol: float = 1e-5, rtol: float = 1e-4, whe
         diff = (g - e).abs().nan_to_num(nan=float("inf"))
         diff[close] = 0
         pos = tuple(int(i) for i in (diff == diff.max()).nonzero()[0])
+        want, have = _fmt_pair(e[pos].item(), g[pos].item())
         return (f"wrong values{at}: {int((~close).sum())} of {expected.numel()} differ; the largest difference is "
-                f"{_fmt(diff.max().item())} at {list(pos)} (expected {_fmt(e[pos].item())}, got {_fmt(g[pos].item())})")
+                f"{_fmt(diff.max().item())} at {list(pos)} (expected {want}, got {have})")
     if isinstance(expected, bool) or expected is None:
         return None if got == expected else f"expected {expected!r}{at}, got {_type_name(got)}"
     if isinstance(expected, int):
@@ -255,12 +301,19 @@ def compare(expected: Any, got: Any, atol: float = 1e-5, rtol: float = 1e-4, whe
             return f"expected a number{at} ({_fmt(expected)}), got {_type_name(got)}"
         if math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
             return None
-        return f"expected {_fmt(expected)}{at}, got {_fmt(float(got))}"
+        want, have = _fmt_pair(expected, float(got))
+        return f"expected {want}{at}, got {have}"
     if isinstance(expected, (list, tuple)):
         if not isinstance(got, (list, tuple)):
             return f"expected a {type(expected).__name__} of {len(expected)} items{at}, got {_type_name(got)}"
         if len(got) != len(expected):
             return f"expected {len(expected)} items{at}, got {len(got)}"
+        if isinstance(expected, tuple) and len(expected) <= 4 and all(map(_is_scalar, expected + tuple(got))):
+            # a small tuple such as a (layer, head) pair is one answer: show it whole
+            if any(compare(e, g, atol, rtol) for e, g in zip(expected, got)):
+                shown = tuple(g.item() if isinstance(g, torch.Tensor) else g for g in got)
+                return f"expected {expected!r}{at}, got {shown!r}"
+            return None
         for i, (e, g) in enumerate(zip(expected, got)):
             problem = compare(e, g, atol, rtol, f"{where}[{i}]" if where else f"item {i}")
             if problem:
@@ -378,9 +431,24 @@ def _outcomes(exercise: Exercise, answer: Any, cases: list, budget: _Budget, tra
     return outcomes
 
 
-def _same_behaviour(exercise: Exercise, a: list, b: list) -> bool:
-    if all(x.error is not None for x in a):
+_MISTAKE_OUTCOMES: dict = {}
+
+
+def _behaves_like(exercise: Exercise, mistake: Mistake, cases: list, learner: list, budget: _Budget) -> bool:
+    """Whether the learner's outcomes are the mistake's, case by case; the mistake (the course's own,
+    deterministic code) runs only as far as the first difference, and its outcomes are kept."""
+    if all(x.error is not None for x in learner):
         return False  # errors alone say too little to name a mistake
+    for case, mine in zip(cases, learner):
+        key = (exercise.id, mistake.name, case.label)
+        if key not in _MISTAKE_OUTCOMES:
+            _MISTAKE_OUTCOMES[key] = _outcomes(exercise, mistake.answer, [case], budget, traced=False)[0]
+        if not _same_behaviour(exercise, [mine], [_MISTAKE_OUTCOMES[key]]):
+            return False
+    return True
+
+
+def _same_behaviour(exercise: Exercise, a: list, b: list) -> bool:
     for x, y in zip(a, b):
         if x.timed_out or y.timed_out:
             return False
@@ -424,31 +492,64 @@ def _evaluate(exercise: Exercise, answer: Any, budget: _Budget) -> CheckResult:
             continue
         if out.value is None and cases and case is cases[0]:
             what = f"{answer.__name__}.forward" if exercise.kind == "class" else getattr(answer, "__name__", "it")
-            return _not_answered(exercise, f"{what} returns None so far: replace the ... with your code, "
-                                           "run the cell, then run this check again.")
+            if _is_stub(answer):
+                return _not_answered(exercise, f"{what} returns None so far: replace the ... with your code, "
+                                               "run the cell, then run this check again.")
+            return CheckResult(exercise, "wrong", [
+                f"Case {case.label!r}: {what} returned None: is the return statement missing?"])
         problem = compare(_reference_value(exercise, case), out.value, exercise.atol, exercise.rtol)
         if problem:
             first_problem = first_problem or f"Case {case.label!r}: {problem}."
     if first_problem is None:
+        for prop in exercise.properties:
+            found = prop.test(answer, budget.run)
+            if budget.remaining <= 0:
+                return CheckResult(exercise, "timeout", [
+                    f"Checking that {prop.label}: your code was still running after {budget.seconds:g} s and was "
+                    "stopped. An endless loop? Check that every loop ends."])
+            if found:
+                problem, mistake = found if isinstance(found, tuple) else (found, None)
+                return CheckResult(exercise, "wrong", [
+                    f"The values of all {len(cases)} cases are right, but not this: {prop.label}.", problem], mistake)
+        checked = f" It also checked that {'; that '.join(p.label for p in exercise.properties)}." \
+            if exercise.properties else ""
         return CheckResult(exercise, "passed", [f"All {len(cases)} cases agree with the reference: "
-                                                f"{', '.join(c.label for c in cases)}."])
+                                                f"{', '.join(c.label for c in cases)}.{checked}"])
     lines.append(first_problem)
+    lines += [case.note for case, out in zip(cases, learner) if case.note and case.label in first_problem][:1]
     failed = sum(1 for case, out in zip(cases, learner)
                  if out.error is not None or compare(_reference_value(exercise, case), out.value,
                                                      exercise.atol, exercise.rtol))
     lines.append(f"{len(cases) - failed} of {len(cases)} cases right.")
     status = "error" if all(o.error is not None for o in learner) else "wrong"
+    # A mistake that behaves exactly like the answer names it best (positions counted from 1 raise "index
+    # out of range" only on the full context, like the token IDs used as positions do everywhere).
+    for mistake in exercise.mistakes:
+        if mistake.answer is not None and _behaves_like(exercise, mistake, cases, learner, budget):
+            return CheckResult(exercise, status, lines, mistake)
     errors = [_error_text(o.error) for o in learner if o.error is not None]
     for mistake in exercise.mistakes:
         if mistake.error and any(re.search(mistake.error, e) for e in errors):
             return CheckResult(exercise, status, lines, mistake)
-    for mistake in exercise.mistakes:
-        if mistake.answer is None:
-            continue
-        behaviour = _outcomes(exercise, mistake.answer, cases, budget, traced=False)
-        if _same_behaviour(exercise, learner, behaviour):
-            return CheckResult(exercise, status, lines, mistake)
     return CheckResult(exercise, status, lines)
+
+
+def _instructions(code) -> list:
+    import dis
+
+    return [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")]
+
+
+def _stub_body():
+    ...
+
+
+def _is_stub(answer: Any) -> bool:
+    """Whether the answer is still the notebook's template, a body of ``...`` (or ``pass``, or a docstring),
+    rather than code that forgot to return."""
+    fn = answer.__dict__.get("forward") if isinstance(answer, type) else answer
+    code = getattr(fn, "__code__", None)
+    return code is not None and _instructions(code) == _instructions(_stub_body.__code__)
 
 
 _REFERENCE_CACHE: dict = {}
@@ -543,10 +644,16 @@ def check(exercise_id: str, *answer: Any, time_limit: Optional[float] = None) ->
                                            "in the cell above and run it.")
         value = scope[exercise.name]
     budget = _Budget(TIME_LIMIT if time_limit is None else time_limit)
+    threads = torch.get_num_threads()
+    # The cases' tensors are tiny: one thread is fastest, and many times faster than several on a busy machine.
+    torch.set_num_threads(1)
     try:
-        result = _evaluate(exercise, value, budget)
+        with torch.random.fork_rng(devices=[]):  # the cases seed the generator: the learner's stream is kept
+            result = _evaluate(exercise, value, budget)
     except Exception as err:  # the checker must never drop a traceback on the learner
         result = CheckResult(exercise, "error", [f"The check could not run your answer: {_error_text(err)}."])
+    finally:
+        torch.set_num_threads(threads)
     if result.passed:
         _record_pass(exercise.id)
     return result

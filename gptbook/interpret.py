@@ -237,29 +237,20 @@ def repeated_random_tokens(n_tokens: int = 40, batch: int = 8, seed: int = 0,
                            vocabulary: Optional[Sequence[int]] = None) -> torch.Tensor:
     """``batch`` sequences of ``<|endoftext|>`` + ``n_tokens`` random tokens + the same tokens again: (batch, 1 + 2n).
 
-    The tokens are drawn (seeded) from ``vocabulary``: by default the tokens of the bundled corpus,
-    so that the model has seen every one of them, but never in this order.
+    The tokens are drawn (seeded, no token twice in one copy) from ``vocabulary``: by default every token
+    of the bundled stories, so that the model has seen each of them, but never in this order. The same
+    sequences as the ``induction`` probe's (``gptbook.probes.repeated_sequences``).
     """
-    if vocabulary is None:
-        vocabulary = corpus_vocabulary()
-    vocab = torch.as_tensor(list(vocabulary), dtype=torch.long)
-    generator = torch.Generator().manual_seed(seed)
-    random = vocab[torch.randint(len(vocab), (batch, n_tokens), generator=generator)]  # (batch, n)
-    eot = torch.full((batch, 1), EOT_ID, dtype=torch.long)
-    return torch.cat([eot, random, random], dim=1)
+    from .probes import repeated_sequences
 
-
-_VOCABULARY: Optional[list[int]] = None
+    return repeated_sequences(batch, n_tokens, seed, vocabulary=vocabulary)
 
 
 def corpus_vocabulary() -> list[int]:
-    """The distinct token IDs of the bundled corpus's validation stories (sorted; computed once)."""
-    global _VOCABULARY
-    if _VOCABULARY is None:
-        from .corpus import load_corpus
+    """The distinct token IDs of the bundled training stories (sorted; ``gptbook.probes.corpus_token_ids``)."""
+    from .probes import corpus_token_ids
 
-        _VOCABULARY = sorted(set(get_tokenizer().encode(load_corpus("val"), allowed_special="all")) - {EOT_ID})
-    return _VOCABULARY
+    return corpus_token_ids()
 
 
 def head_scores(model: nn.Module, text_ids: Optional[torch.Tensor] = None, n_tokens: int = 40, batch: int = 8,

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import GPT_CONFIG_124M
-from .exercises import Case, Exercise, Mistake, register
+from .exercises import Answer, Case, Exercise, Mistake, register
 from .interpret import LogitLens, ablate, logit_lens
 from .model import GPTModel
 from .tokenizer import get_tokenizer
@@ -86,11 +86,19 @@ def _settled_variant(fault):
     def settled_layer(lens, token):
         position = 0 if fault == "first_position" else -1
         guesses = [row[position] for row in lens.top_tokens()]
-        for i in range(len(guesses)):
+        for i in range(1 if fault == "skip_embedding" else 0, len(guesses)):
             if guesses[i] == token if fault == "appears" else all(t == token for t in guesses[i:]):
                 return i if fault == "index" else lens.layer_names[i]
         return None
     return settled_layer
+
+
+def _settled_while(lens, token):
+    guesses = [row[-1] for row in lens.top_tokens()]
+    i = len(guesses)
+    while i > 0 and guesses[i - 1] == token:
+        i -= 1
+    return lens.layer_names[i] if i < len(guesses) else None
 
 
 register(Exercise(
@@ -119,6 +127,21 @@ register(Exercise(
         Mistake("the guesses after the first token instead of the last",
                 "Each row of lens.top_tokens() holds one layer's guesses for every position: the last one is row[-1].",
                 answer=_settled_variant("first_position")),
+        Mistake("the loop skips the embedding (layer 0 of the lens)",
+                "The lens's first row is the embedding: start at index 0, so that an answer settled from the "
+                "embedding on is reported as 'embedding'.",
+                answer=_settled_variant("skip_embedding")),
+    ],
+    wrong_answers=[
+        Answer("range(1, len(guesses))", _settled_variant("skip_embedding"),
+               "the loop skips the embedding (layer 0 of the lens)"),
+        Answer("the top guess of the last layer's name, always", lambda lens, token: lens.layer_names[-1]),
+        Answer("the token compared without its leading space",
+               lambda lens, token: _ref_settled_layer(lens, token.strip())),
+    ],
+    variants=[
+        Answer("a while loop from the top", _settled_while),
+        Answer("the course's reference, top down", _ref_settled_layer),
     ],
 ))
 
@@ -170,6 +193,25 @@ def _ablation_variant(fault):
     return ablated_logits
 
 
+def _ablated_in_place(model, ids, heads):
+    """A learner's ablation by hand: zero the heads' columns of out_proj (raises: the weights need grad)."""
+    head_dim = model.cfg["emb_dim"] // model.cfg["n_heads"]
+    for layer, head in heads:
+        model.trf_blocks[layer].att.out_proj.weight[:, head * head_dim:(head + 1) * head_dim] = 0.0
+    return model(ids)
+
+
+def _ablated_inference_mode(model, ids, heads):
+    with torch.inference_mode(), ablate(model, heads=heads):
+        return model(ids)
+
+
+def _ablated_detached(model, ids, heads):
+    with ablate(model, heads=heads):
+        logits = model(ids)
+    return logits.detach()
+
+
 register(Exercise(
     id="10.2", title="Ablation, undone afterwards", name="ablated_logits",
     expects="a function ablated_logits(model, ids, heads) that returns the model's logits for ids with the "
@@ -198,6 +240,16 @@ register(Exercise(
                 "Leave the weights alone: ablate(model, heads=heads) switches the heads off with hooks and removes "
                 "them when its with block ends.",
                 error=r"leaf Variable that requires grad"),
+    ],
+    wrong_answers=[
+        Answer("the weights zeroed in place", _ablated_in_place, "the weights are changed in place, which PyTorch "
+               "refuses while they require gradients"),
+        Answer("the first head only", lambda model, ids, heads: _ref_ablated_logits(model, ids, heads[:1])),
+        Answer("the last position only", lambda model, ids, heads: _ref_ablated_logits(model, ids, heads)[:, -1]),
+    ],
+    variants=[
+        Answer("torch.inference_mode()", _ablated_inference_mode),
+        Answer("ablate first, gradients on, then .detach()", _ablated_detached),
     ],
 ))
 
@@ -244,17 +296,43 @@ def _head_cases():
 def _head_variant(fault):
     def most_important_head(model, score):
         base = score(model)
-        drops = {}
+        drops, done = {}, []
         for layer in range(model.cfg["n_layers"]):
             for head in range(model.cfg["n_heads"]):
                 with ablate(model, heads=[(layer, head)]):
                     ablated = score(model)
                 if fault == "outside":
                     ablated = score(model)  # the head is back on already
+                if fault == "cumulative":  # every head so far stays off
+                    done.append((layer, head))
+                    with ablate(model, heads=done):
+                        ablated = score(model)
                 drops[(head, layer) if fault == "swapped" else (layer, head)] = base - ablated
         pick = min if fault == "raises" else max
         return pick(drops, key=drops.get)
     return most_important_head
+
+
+def _head_argmax(model, score):
+    n_layers, n_heads = model.cfg["n_layers"], model.cfg["n_heads"]
+    scores = torch.zeros(n_layers, n_heads)
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            with ablate(model, heads=[(layer, head)]):
+                scores[layer, head] = score(model)
+    layer, head = divmod(int(torch.argmin(scores)), n_heads)  # the lowest score left: the largest drop
+    return layer, head
+
+
+def _head_max_tuple(model, score):
+    base = score(model)
+    found = []
+    for layer in range(model.cfg["n_layers"]):
+        for head in range(model.cfg["n_heads"]):
+            with ablate(model, heads=[(layer, head)]):
+                found.append((base - score(model), -layer, -head))  # ties: the first head wins
+    _, layer, head = max(found)
+    return -layer, -head
 
 
 register(Exercise(
@@ -285,5 +363,18 @@ register(Exercise(
         Mistake("the score is measured after the with block, when the head is back on",
                 "The head is off only inside the with block: call score(model) there.",
                 answer=_head_variant("outside")),
+        Mistake("the ablations add up: the heads switched off before stay off",
+                "Switch off one head at a time, each in its own with block: ablate(model, heads=[(layer, head)]), "
+                "not the list of every head so far.",
+                answer=_head_variant("cumulative")),
+    ],
+    wrong_answers=[
+        Answer("the smallest drop", _head_variant("raises"), "the head whose ablation raises the score the most"),
+        Answer("the head with the highest score left", lambda model, score: _head_argmax(model, lambda m: -score(m))),
+        Answer("always the first head", lambda model, score: (0, 0)),
+    ],
+    variants=[
+        Answer("scores in a tensor, argmin and divmod", _head_argmax),
+        Answer("a list of (drop, layer, head), max", _head_max_tuple),
     ],
 ))

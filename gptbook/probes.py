@@ -17,14 +17,19 @@ prediction there the right token? Four skills, from easy to hard:
     nothing before it says which day it is).
 ``name_copying``
     copying a name the story introduced: the hero's (``"..., so"`` -> ``" Mia"``, ``"Thank you,"``
-    -> ``" Mia"``, ...), the pet's (``"came home,"`` -> ``" Rex"``) and the friend's
-    (``"went to the park with"`` -> ``" Leo"``). With 58 heroes and 20 pets a model can only get
-    these right by finding the name earlier in its context and copying it -- the job of an
-    *induction head* (see notebook 10).
+    -> ``" Mia"``, ...), the friend's (``"went to the park with"`` -> ``" Leo"``) and the pet's. The
+    pets have made-up names of several tokens, new in every story (``" Zobatu"`` = ``" Z" "ob" "atu"``):
+    for those the probe asks for the tokens after the first (``"came home, Z"`` -> ``"ob"``), which only
+    copying from the context can give.
+``induction``
+    in-context copying of anything: a random sequence of tokens the corpus uses, shown twice
+    (``A B C ... A B C ...``); the share of the second copy predicted right (all but its first
+    token). Only a model that looks up "what came after this token last time" gets it right: the
+    job of an *induction head* (see notebook 10). On the first copy no model can do better than chance.
 
 ``run_probes(model)`` returns the accuracy of each probe (a number in [0, 1]); guessing
-among the week's days would give about 0.14 on ``weekday_order`` and guessing among the names
-about 0.02 on ``name_copying``.
+among the week's days would give about 0.14 on ``weekday_order``, and guessing among the corpus's
+tokens about 0.001 on ``induction``.
 
 Taught in notebooks 08 (training) and 10 (inside the trained model).
 """
@@ -43,7 +48,9 @@ from .corpus import DAYS, STORY_SEPARATOR, load_corpus
 from .tokenizer import EOT_ID, get_tokenizer
 
 #: The probes, in the order ``run_probes`` returns them (roughly: the order a model learns them).
-PROBES = ("counting", "count_recall", "weekday_order", "name_copying")
+PROBES = ("counting", "count_recall", "weekday_order", "name_copying", "induction")
+#: The random sequences of the induction probe: how many, how long each copy, and their seed.
+INDUCTION_SEQUENCES, INDUCTION_LENGTH, INDUCTION_SEED = 32, 24, 2024
 #: Validation stories used by default: enough for accuracies to about +-3 %, a few seconds on a CPU.
 PROBE_STORIES = 40
 
@@ -64,7 +71,7 @@ class ProbeSite:
 
 def _sites_in_story(text: str) -> list[tuple[str, int, str]]:
     """(probe, character offset, answer word with its leading space) for every probe site of one story."""
-    sites: list[tuple[str, int, str]] = []
+    sites: list[tuple[str, int, str]] = []  # name_copying sites may be several tokens long (see _find_sites)
     for m in re.finditer(r"counted them: (one(?:, [a-z]+)*)\.", text):  # counting: every number after the first
         words, offset = m.group(1).split(", "), m.start(1)
         for k in range(1, len(words)):
@@ -112,11 +119,15 @@ def _find_sites(n_stories: int, tokenizer) -> tuple[list[list[int]], list[ProbeS
         token_lists.append(ids)
         for probe, offset, answer in _sites_in_story(text):
             position = 1 + len(tokenizer.encode(text[:offset]))
-            target = tokenizer.encode(answer)[0]
-            if position >= len(ids) or ids[position] != target:
+            answer_ids = tokenizer.encode(answer)
+            if ids[position:position + len(answer_ids)] != answer_ids:
                 continue  # the prefix tokenised differently inside the story: not a clean site
             context = " ".join(text[max(0, offset - 60):offset].split()[-6:])
-            sites.append(ProbeSite(probe, s, position, target, context, tokenizer.decode([target])))
+            # a name of several tokens: the tokens after the first (the first says which name; the rest copy it)
+            first = 1 if probe == "name_copying" and len(answer_ids) > 1 else 0
+            for k in range(first, len(answer_ids)):
+                shown = context + (" " + tokenizer.decode(answer_ids[:k]).strip() if k else "")
+                sites.append(ProbeSite(probe, s, position + k, answer_ids[k], shown, tokenizer.decode([answer_ids[k]])))
     return token_lists, sites
 
 
@@ -192,12 +203,73 @@ def run_probes(model: nn.Module, n_stories: int = PROBE_STORIES, tokenizer=None,
     predictions = predict_at_sites(model, token_lists, sites)
     correct = predictions == torch.tensor([site.target for site in sites])
     accuracies = {}
-    for probe in PROBES:
+    for probe in PROBES[:-1]:
         mask = torch.tensor([site.probe == probe for site in sites])
         accuracies[probe] = float(correct[mask].float().mean()) if mask.any() else float("nan")
+    accuracies["induction"] = induction_accuracy(model, tokenizer)["second"]
     if return_sites:
         return accuracies, sites, predictions
     return accuracies
+
+
+def corpus_token_ids(tokenizer=None) -> list[int]:
+    """Every token ID the training stories use (ascending), ``<|endoftext|>`` left out."""
+    if tokenizer is None:
+        return list(_default_corpus_tokens())
+    return _corpus_tokens(tokenizer)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_corpus_tokens() -> tuple[int, ...]:
+    return tuple(_corpus_tokens(get_tokenizer()))
+
+
+def _corpus_tokens(tokenizer) -> list[int]:
+    ids = set(tokenizer.encode(load_corpus("train"), allowed_special={STORY_SEPARATOR}))
+    return sorted(ids - {EOT_ID})
+
+
+def repeated_sequences(n: int = INDUCTION_SEQUENCES, length: int = INDUCTION_LENGTH, seed: int = INDUCTION_SEED,
+                       tokenizer=None, vocabulary: Optional[list[int]] = None) -> torch.Tensor:
+    """``n`` rows of ``<|endoftext|>`` + a random sequence of ``length`` distinct corpus tokens + the same again.
+
+    Shape (n, 1 + 2 * length). The same rows on every machine (drawn with ``torch.Generator`` from ``seed``).
+    ``vocabulary``: the token IDs to draw from (default: ``corpus_token_ids()``).
+    """
+    vocab = torch.as_tensor(list(vocabulary) if vocabulary is not None else corpus_token_ids(tokenizer),
+                            dtype=torch.long)
+    if len(vocab) < length:
+        raise ValueError(f"a sequence of {length} distinct tokens needs a vocabulary of at least {length} tokens, "
+                         f"got {len(vocab)}")
+    g = torch.Generator().manual_seed(seed)
+    seqs = torch.stack([vocab[torch.randperm(len(vocab), generator=g)[:length]] for _ in range(n)])  # (n, length)
+    return torch.cat([torch.full((n, 1), EOT_ID), seqs, seqs], dim=1)
+
+
+@torch.no_grad()
+def induction_accuracy(model: nn.Module, tokenizer=None, n: int = INDUCTION_SEQUENCES,
+                       length: int = INDUCTION_LENGTH) -> dict[str, float]:
+    """Top-1 accuracy on random token sequences shown twice: ``{"first": ..., "second": ...}``.
+
+    ``first``: the first copy's tokens 2..length predicted from what comes before them (chance level:
+    nothing predicts a random token). ``second``: the same tokens in the second copy, which an induction
+    head copies from the first. The model is left in the mode it was in.
+    """
+    from .training import hidden_states, supports_fast_loss
+
+    rows = repeated_sequences(n, length, tokenizer=tokenizer)  # (n, 1 + 2 * length)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        inputs = rows[:, :-1].to(device)
+        logits = model.out_head(hidden_states(model, inputs)) if supports_fast_loss(model) else model(inputs)
+        predictions = logits.argmax(-1).cpu()  # (n, 2 * length): prediction for rows[:, 1:]
+    finally:
+        model.train(was_training)
+    correct = predictions == rows[:, 1:]
+    return {"first": float(correct[:, 1:length].float().mean()),  # tokens 2..length of the first copy
+            "second": float(correct[:, length + 1:].float().mean())}  # the same tokens, second copy
 
 
 def format_probes(accuracies: dict[str, float]) -> str:

@@ -127,6 +127,12 @@ def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: t
     if hidden.dim() != 2 or targets.shape != hidden.shape[:1]:
         raise ValueError(f"expected hidden (n, emb_dim) and targets (n,), got {tuple(hidden.shape)} "
                          f"and {tuple(targets.shape)}")
+    if not torch.is_grad_enabled():  # evaluation: the loss alone, a third of the work
+        with torch.no_grad():
+            total = sum(F.cross_entropy((hidden[s:s + chunk_size] @ weight.T).float(),
+                                        targets[s:s + chunk_size], reduction="sum")
+                        for s in range(0, hidden.shape[0], chunk_size))
+        return total / hidden.shape[0]
     return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, chunk_size)
 
 
@@ -165,6 +171,81 @@ def model_loss(model: nn.Module, input_batch: torch.Tensor, target_batch: torch.
         return chunked_cross_entropy(hidden.flatten(0, 1), model.out_head.weight, target_batch.flatten())
     logits = model(input_batch)  # (b, T, vocab)
     return F.cross_entropy(logits.flatten(0, 1), target_batch.flatten())
+
+
+# The tokens a text never uses. The stories use about 700 of GPT-2's 50,257 tokens, yet every
+# position's softmax runs over all 50,257 rows of the output head: 98 % of the head's work goes
+# to tokens that are never the right answer. Full training still moves those rows: each unused
+# row u gets the gradient p_u * h (push its logit down), and since nothing else touches it, rows
+# that start *equal* get equal gradients and stay equal for good. So they can be trained as one:
+# one shared row r with logit h . r + ln(n_unused) stands for all of them in the softmax, and its
+# gradient, divided by n_unused, is the gradient each of them gets. Same loss, same gradients,
+# same updates as the full softmax (from a start where the unused rows are equal), at a fiftieth
+# of the head's cost.
+
+class UnusedTokens:
+    """Trains the output-head rows of the tokens a training text never uses as one shared row.
+
+    ``UnusedTokens(model, train_ids)`` makes the rows of the unused tokens equal (their mean),
+    ``loss(model, inputs, targets)`` is the full next-token cross-entropy computed with one
+    shared row for them, and ``sync(model)`` copies the shared row back to every unused row
+    after an optimizer step. ``clip_grad_norm_(model, max_norm)`` clips as the full model's
+    gradients would be clipped (the shared row's gradient counts once for every unused token).
+    """
+
+    def __init__(self, model: GPTModel, train_ids: torch.Tensor) -> None:
+        weight = model.out_head.weight  # (vocab, emb_dim), the token embedding too when tied
+        vocab = weight.shape[0]
+        used = torch.zeros(vocab, dtype=torch.bool)
+        used[train_ids.flatten().cpu()] = True
+        device = weight.device
+        self.used = used.nonzero().squeeze(1).to(device)  # (n_used,) token IDs, ascending
+        self.unused = (~used).nonzero().squeeze(1).to(device)  # (n_unused,)
+        if len(self.unused) == 0:
+            raise ValueError("the training text uses every token of the vocabulary: there are no unused "
+                             "tokens to share a row; train with merge_unused=False")
+        self.shared = int(self.unused[0])  # the row that stands for all of them
+        self.n_unused = len(self.unused)
+        # column of each token ID in the small softmax: used tokens 0 .. n_used-1, unused ones n_used
+        self.column = torch.full((vocab,), len(self.used), dtype=torch.long, device=device)
+        self.column[self.used] = torch.arange(len(self.used), device=device)
+        with torch.no_grad():
+            weight[self.unused] = weight[self.unused].mean(0)
+
+    def loss(self, model: GPTModel, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over all ``vocab_size`` tokens; exact while the unused rows are equal."""
+        hidden = hidden_states(model, inputs).flatten(0, 1)  # (n, emb_dim)
+        weight = model.out_head.weight
+        rows = weight.index_select(0, self.used)  # (n_used, emb_dim)
+        k = self.n_unused
+        shared = weight[self.shared]  # (emb_dim,): the value of the shared row, its gradient divided by k
+        shared = shared / k + (shared * (1 - 1 / k)).detach()
+        logits = torch.cat([hidden @ rows.T, (hidden @ shared).unsqueeze(1) + math.log(k)], dim=1)
+        columns = self.column[targets.flatten()]  # (n,)
+        losses = F.cross_entropy(logits.float(), columns, reduction="none")  # (n,)
+        # an unused target (possible in validation text) has 1/k of the shared probability
+        losses = losses + math.log(k) * (columns == len(self.used))
+        return losses.mean()
+
+    @torch.no_grad()
+    def sync(self, model: GPTModel) -> None:
+        """Copy the shared row to every unused row (after each optimizer step)."""
+        weight = model.out_head.weight
+        weight[self.unused] = weight[self.shared].clone()
+
+    def clip_grad_norm_(self, model: nn.Module, max_norm: float) -> float:
+        """``torch.nn.utils.clip_grad_norm_`` as on the full model, where each unused row has the shared row's gradient."""
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        total = sum(float(g.float().pow(2).sum()) for g in grads)
+        shared_grad = model.out_head.weight.grad
+        if shared_grad is not None:
+            total += (self.n_unused - 1) * float(shared_grad[self.shared].float().pow(2).sum())
+        norm = math.sqrt(total)
+        scale = max_norm / (norm + 1e-6)
+        if scale < 1.0:
+            for g in grads:
+                g.mul_(scale)
+        return norm
 
 
 # =============================================================================================
@@ -516,6 +597,8 @@ def _check_train_config(cfg: "TrainConfig") -> None:
         fail("init", "'gpt2' (GPT-2's initialisation) or 'default' (PyTorch's)")
     if not isinstance(cfg.model_overrides, dict):
         fail("model_overrides", "a dict of configuration fields, e.g. {'n_layers': 2}")
+    if not isinstance(cfg.merge_unused, bool):
+        fail("merge_unused", "True (train the head rows of unused tokens as one shared row) or False")
     if not isinstance(cfg.probes, bool):
         fail("probes", "True (run the probes at every evaluation on the bundled corpus) or False")
     if not is_int(cfg.probe_stories) or cfg.probe_stories < 1:
@@ -560,6 +643,7 @@ class TrainConfig:
     max_seconds: Optional[float] = None  # stop (and save) after this much time; the cosine then ends there
     probes: bool = True  # on the bundled corpus: run gptbook.probes at every evaluation (kept in the history)
     probe_stories: int = 40  # validation stories the probes read
+    merge_unused: bool = False  # train the head rows of tokens the text never uses as one row (UnusedTokens)
 
 
 class _LossModule(nn.Module):
@@ -568,8 +652,11 @@ class _LossModule(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        self.unused_tokens: Optional[UnusedTokens] = None  # set by Trainer when merge_unused is on
 
     def forward(self, input_batch: torch.Tensor, target_batch: torch.Tensor) -> torch.Tensor:
+        if self.unused_tokens is not None:
+            return self.unused_tokens.loss(self.model, input_batch, target_batch)
         return model_loss(self.model, input_batch, target_batch)
 
 
@@ -646,8 +733,9 @@ class Trainer:
         self._log = log
         self.tokenizer = get_tokenizer()
         self.history: dict[str, list] = {"steps": [], "train_losses": [], "val_steps": [], "val_losses": [],
-                                         "tokens_seen": [], "val_probes": []}
+                                         "tokens_seen": [], "val_probes": [], "val_seconds": []}
         self.step = 0  # optimizer steps done
+        self.unused_tokens: Optional[UnusedTokens] = None  # with merge_unused: the shared head row (fit sets it)
         self._finished = False  # fit() ran to the end (close() then waits for the other processes)
         self._steps_this_run = 0  # ... of which in this process (not before a resume)
         self._started = time.perf_counter()
@@ -793,10 +881,14 @@ class Trainer:
                     loss = self.loss_module(inputs, targets)
                 (loss / cfg.grad_accum_steps).backward()
             total += loss.item()
-        if cfg.grad_clip is not None:
+        if cfg.grad_clip is not None and self.unused_tokens is not None:
+            self.unused_tokens.clip_grad_norm_(self.model, cfg.grad_clip)
+        elif cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.unused_tokens is not None:
+            self.unused_tokens.sync(self.model)
         self.step += 1
         self._steps_this_run += 1
         return self._all_reduce_mean(total / cfg.grad_accum_steps)
@@ -810,7 +902,11 @@ class Trainer:
         for i in range(n):
             inputs, targets = self.val_windows.batch(i)
             with autocast_context(self.device, self.use_autocast):
-                total += model_loss(self.model, inputs.to(self.device), targets.to(self.device)).item()
+                inputs, targets = inputs.to(self.device), targets.to(self.device)
+                if self.unused_tokens is not None:  # the same loss, computed with the shared row
+                    total += self.unused_tokens.loss(self.model, inputs, targets).item()
+                else:
+                    total += model_loss(self.model, inputs, targets).item()
         self.model.train()
         return self._all_reduce_mean(total / n)
 
@@ -865,6 +961,8 @@ class Trainer:
         self._setup_device()
         self._build()
         self._load_data()
+        self.unused_tokens = UnusedTokens(self.model, self.train_ids) if self.config.merge_unused else None
+        (self.loss_module.module if self.distributed else self.loss_module).unused_tokens = self.unused_tokens
         if self.dashboard is not None and self.dashboard.should_run_in_background():
             return self.dashboard.run(self._train)
         return self._train()
@@ -887,6 +985,8 @@ class Trainer:
                  f"bf16 autocast {'on' if self.use_autocast else 'off'}")
         started = self._started = time.perf_counter()
         last_log_time, last_log_step = started, self.step
+        # seconds of training (set-up excluded) before this run: a resumed run's clock goes on from there
+        seconds_before = self.history["val_seconds"][-1] if self.history["val_seconds"] else 0.0
         self._notify("start", model=self.model, total_steps=cfg.max_steps, step=self.step,
                      tokens_per_step=tokens_per_step, history=self.history)
         stopped = False
@@ -909,6 +1009,7 @@ class Trainer:
                 val = self.evaluate()
                 self.history["val_steps"].append(self.step)
                 self.history["val_losses"].append(val)
+                self.history["val_seconds"].append(seconds_before + time.perf_counter() - started)
                 self.log(f"step {self.step:5d} | val loss {val:.3f} | val perplexity {perplexity(val):.1f}")
                 sample, n_probes = None, len(self.history["val_probes"])
                 if self.rank == 0:

@@ -19,6 +19,8 @@ from gptbook.exercises import exercises
 EXERCISES = exercises()
 ALL = list(EXERCISES.values())
 MISTAKES = [(ex.id, m) for ex in ALL for m in ex.mistakes if m.answer is not None]
+WRONG = [(ex.id, w) for ex in ALL for w in ex.wrong_answers]
+VARIANTS = [(ex.id, v) for ex in ALL for v in ex.variants]
 
 
 @pytest.fixture(autouse=True)
@@ -70,54 +72,49 @@ def test_each_common_mistake_is_caught_and_named_with_its_hint(exercise_id, mist
     assert html.escape(mistake.name) in result._repr_html_()
 
 
-# Mistakes recognised by the error they raise, written out as a learner would.
-def text_to_ids_without_allowed_special(text, tokenizer):
-    return torch.tensor(tokenizer.encode(text)).unsqueeze(0)
+def test_every_exercise_registers_wrong_answers_and_valid_variants():
+    """Like bench/mutation_test.py for the library: every exercise names the wrong answers its check must
+    fail (its common mistakes and other plausible ones) and valid answers written differently."""
+    for ex in ALL:
+        wrong = [m for m in ex.mistakes if m.answer is not None] + ex.wrong_answers
+        assert len(wrong) >= 3, (ex.id, len(wrong))
+        assert len(ex.variants) >= 2, (ex.id, len(ex.variants))
+        names = {m.name for m in ex.mistakes}
+        for w in ex.wrong_answers:
+            assert w.mistake is None or w.mistake in names, (ex.id, w.label, w.mistake)
+        for m in ex.mistakes:  # every named mistake can be produced by a registered wrong answer
+            assert m.answer is not None or any(w.mistake == m.name for w in ex.wrong_answers), (ex.id, m.name)
 
 
-def embeddings_indexed_by_token(token_ids, tok_emb, pos_emb):
-    return tok_emb(token_ids) + pos_emb(token_ids)
+@pytest.mark.parametrize("exercise_id, wrong", WRONG, ids=lambda x: x if isinstance(x, str) else x.label)
+def test_each_registered_wrong_answer_fails_and_is_named(exercise_id, wrong):
+    result = check(exercise_id, wrong.answer)
+    assert not result.passed, text(result)
+    assert result.status in ("wrong", "error"), text(result)
+    if wrong.mistake is not None:
+        assert result.mistake is not None and result.mistake.name == wrong.mistake, text(result)
 
 
-class ViewWithoutContiguous(MultiHeadAttention):
-    def forward(self, x):
-        b, T, _ = x.shape
-        split = lambda t: t.view(b, T, self.num_heads, self.head_dim).transpose(1, 2)  # noqa: E731
-        q, k, v = split(self.W_query(x)), split(self.W_key(x)), split(self.W_value(x))
-        scores = (q @ k.transpose(2, 3)).masked_fill(self.mask[:T, :T], float("-inf"))
-        context = torch.softmax(scores / self.head_dim**0.5, dim=-1) @ v
-        return self.out_proj(context.transpose(1, 2).view(b, T, self.d_out))  # no .contiguous()
+@pytest.mark.parametrize("exercise_id, variant", VARIANTS, ids=lambda x: x if isinstance(x, str) else x.label)
+def test_each_valid_variant_passes(exercise_id, variant):
+    result = check(exercise_id, variant.answer)
+    assert result.passed, text(result)
 
 
-def greedy_without_crop(model, idx, max_new_tokens, context_size):
-    for _ in range(max_new_tokens):
-        logits = model(idx)[:, -1, :]
-        idx = torch.cat((idx, logits.argmax(dim=-1, keepdim=True)), dim=1)
-    return idx
+# Mistakes recognised by the error they raise: the registered wrong answers that make them, written out as a
+# learner would.
+RAISING = [(ex.id, w) for ex in ALL for w in ex.wrong_answers
+           if any(m.error and m.name == w.mistake for m in ex.mistakes)]
 
 
-def loss_without_flatten(model, token_ids):
-    return F.cross_entropy(model(token_ids[:, :-1]), token_ids[:, 1:])
+def test_every_mistake_recognised_by_its_error_has_a_wrong_answer_that_raises_it():
+    assert {(i, w.mistake) for i, w in RAISING} == {(ex.id, m.name) for ex in ALL for m in ex.mistakes if m.error}
 
 
-def ablated_by_zeroing_weights(model, ids, heads):
-    head_dim = model.cfg["emb_dim"] // model.cfg["n_heads"]
-    for layer, head in heads:
-        model.trf_blocks[layer].att.out_proj.weight[:, head * head_dim:(head + 1) * head_dim] = 0.0
-    return model(ids)
-
-
-@pytest.mark.parametrize("exercise_id, answer, fragment", [
-    ("01.1", text_to_ids_without_allowed_special, "<|endoftext|> is not allowed"),
-    ("03.1", embeddings_indexed_by_token, "indexed with the token IDs"),
-    ("04.2", ViewWithoutContiguous, "non-contiguous"),
-    ("07.1", greedy_without_crop, "not cropped"),
-    ("08.1", loss_without_flatten, "not flattened"),
-    ("10.2", ablated_by_zeroing_weights, "changed in place"),
-], ids=["01.1", "03.1", "04.2", "07.1", "08.1", "10.2"])
-def test_mistakes_that_raise_are_named_and_the_error_is_shown(exercise_id, answer, fragment):
-    result = check(exercise_id, answer)
-    assert not result.passed and result.mistake is not None and fragment in result.mistake.name, text(result)
+@pytest.mark.parametrize("exercise_id, wrong", RAISING, ids=lambda x: x if isinstance(x, str) else x.label)
+def test_mistakes_that_raise_are_named_and_the_error_is_shown(exercise_id, wrong):
+    result = check(exercise_id, wrong.answer)
+    assert not result.passed and result.mistake is not None and result.mistake.name == wrong.mistake, text(result)
     assert "your code raised" in text(result)
 
 
@@ -125,6 +122,45 @@ def test_a_wrong_answer_says_where_and_by_how_much():
     result = check("04.1", EXERCISES["04.1"].mistakes[0].answer)
     assert re.search(r"wrong values: \d+ of 48 differ; the largest difference is [\d.]+ at \[\d, \d, \d\] "
                      r"\(expected -?[\d.]+, got -?[\d.]+\)", text(result)), text(result)
+
+
+def test_a_function_that_forgets_return_is_told_so_not_that_it_is_unanswered():
+    def target_logit(p, vocab_size):
+        c = math.log(p * (vocab_size - 1) / (1 - p))  # noqa: F841  (no return)
+
+    class MyLN(LayerNorm):
+        def forward(self, x):
+            self.scale * (x - x.mean(-1, keepdim=True)) + self.shift
+
+    for exercise_id, answer, what in [("08.2", target_logit, "target_logit"), ("05.1", MyLN, "MyLN.forward")]:
+        result = check(exercise_id, answer)
+        assert result.status == "wrong" and "not answered" not in text(result), text(result)
+        assert f"{what} returned None: is the return statement missing?" in text(result)
+
+
+def test_numbers_that_differ_are_shown_with_enough_digits_to_differ():
+    for off in (1e-4, 3e-6, -2e-7):  # 10.82 and 10.82 at 4 digits
+        result = check("08.2", lambda p, v: math.log(p * (v - 1) / (1 - p)) + off)
+        expected, got = re.search(r"expected ([\d.]+), got ([\d.]+)", text(result)).groups()
+        assert expected != got and expected.startswith("10.82"), text(result)
+
+
+def test_a_pair_is_shown_whole():
+    result = check("10.3", lambda model, score: tuple(reversed(EXERCISES["10.3"].reference(model, score))))
+    assert re.search(r"expected \(\d, \d\), got \(\d, \d\)", text(result)), text(result)
+
+
+def test_a_check_that_passes_says_which_properties_it_checked():
+    assert "It also checked that the cache is used" in text(check("07.3", EXERCISES["07.3"].reference))
+
+
+def test_the_check_restores_the_learners_random_state_and_threads():
+    torch.manual_seed(7)
+    threads = torch.get_num_threads()
+    want = torch.rand(3)
+    torch.manual_seed(7)
+    assert check("06.1", EXERCISES["06.1"].reference).passed  # its training-mode cases seed dropout
+    assert torch.equal(torch.rand(3), want) and torch.get_num_threads() == threads
 
 
 def test_a_wrong_shape_says_expected_and_got():

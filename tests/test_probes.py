@@ -5,7 +5,8 @@ import torch
 import torch.nn as nn
 
 from gptbook.corpus import DAYS, NUMBERS, STORY_SEPARATOR, load_corpus
-from gptbook.probes import PROBES, format_probes, predict_at_sites, probe_sites, run_probes
+from gptbook.probes import (PROBES, corpus_token_ids, format_probes, induction_accuracy, predict_at_sites,
+                            probe_sites, repeated_sequences, run_probes)
 from gptbook.tokenizer import get_tokenizer
 
 
@@ -20,7 +21,7 @@ def test_every_probe_has_sites_in_validation_stories(sites):
     val_stories = load_corpus("val").split(STORY_SEPARATOR)[:12]
     train = load_corpus("train")
     assert not any(story in train for story in val_stories)  # held out
-    for probe in PROBES:
+    for probe in PROBES[:-1]:  # every probe but induction, which reads random sequences, not stories
         assert sum(site.probe == probe for site in found) >= 5, probe
 
 
@@ -42,7 +43,20 @@ def test_sites_hold_the_token_the_rule_determines(sites):
             counted = text_before.rsplit("counted them: ", 1)[1].split(".")[0].split(", ")[-1]
             assert answer == counted
         else:  # the name was introduced earlier in the story
-            assert answer in text_before.split("\n\n")[1] or tok.decode([site.target]).strip() in text_before
+            introduction = text_before.split("\n\n")[1]
+            assert answer in introduction or (text_before.rsplit(" ", 1)[-1] + answer) in introduction
+
+
+def test_made_up_names_are_probed_after_their_first_token(sites):
+    token_lists, found = sites
+    tok = get_tokenizer()
+    pets = [s for s in found if s.probe == "name_copying" and not s.answer.startswith(" ")]
+    assert len(pets) >= 5  # the tokens after the first of the pets' made-up names
+    for site in pets:
+        text_before = tok.decode(token_lists[site.story][1:site.position])
+        pet = text_before.split("called ", 1)[1].split(".")[0]  # "She had a dog called Zobatu."
+        partial = text_before.rsplit(" ", 1)[1]  # what of the name came before: its first token or more
+        assert pet.startswith(partial + site.answer) and len(partial) < len(pet)
 
 
 class PreviousToken(nn.Module):
@@ -73,6 +87,38 @@ def test_run_probes_returns_an_accuracy_per_probe_and_keeps_the_mode():
     assert model.training
     assert len(found) == len(predictions)
     assert format_probes({"counting": 0.5, "name_copying": 1.0}) == "counting 50% | name_copying 100%"
+
+
+class Copier(nn.Module):
+    """A perfect induction model: predicts the token that followed the last earlier occurrence of the current one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cfg = {"context_length": 256}
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, idx):
+        logits = torch.zeros(*idx.shape, 50257)
+        for b in range(idx.shape[0]):
+            seen: dict[int, int] = {}
+            for t in range(idx.shape[1]):
+                token = int(idx[b, t])
+                if token in seen:
+                    logits[b, t, int(idx[b, seen[token] + 1])] = 1.0
+                seen[token] = t
+        return logits + 0 * self.dummy
+
+
+def test_induction_probe_rewards_copying_from_the_first_copy_only():
+    rows = repeated_sequences(4, 10)
+    assert rows.shape == (4, 21)
+    assert torch.equal(rows[:, 1:11], rows[:, 11:])  # the same sequence twice
+    assert set(rows[:, 1:].flatten().tolist()) <= set(corpus_token_ids())  # tokens the stories use
+    assert all(len(set(row[1:11].tolist())) == 10 for row in rows)  # no token twice in one copy
+    assert torch.equal(rows, repeated_sequences(4, 10))  # the same on every call
+    scores = induction_accuracy(Copier(), n=4, length=10)
+    assert scores == {"first": 0.0, "second": 1.0}
+    assert induction_accuracy(PreviousToken(64), n=4, length=10) == {"first": 0.0, "second": 0.0}
 
 
 def test_bad_story_count_is_a_clear_error():

@@ -13,7 +13,7 @@ from gptbook.data import create_dataloader_v1
 from gptbook.training import (
     TokenWindows, TrainConfig, Trainer, autocast_context, calc_loss_batch, calc_loss_loader, choose_device,
     chunked_cross_entropy, evaluate_model, generate_and_print_sample, hidden_states, lr_at_step, make_optimizer,
-    model_loss, perplexity, plot_losses, supports_fast_loss, train_model_simple,
+    UnusedTokens, model_loss, perplexity, plot_losses, supports_fast_loss, train_model_simple,
 )
 
 matplotlib.use("Agg")
@@ -333,12 +333,98 @@ def test_trainer_stops_at_the_time_budget_and_saves(tmp_path):
     ({"val_fraction": 1.0}, "TrainConfig.val_fraction must be a number between 0 and 1"),
     ({"init": "xavier"}, "TrainConfig.init must be 'gpt2'"),
     ({"probe_stories": 0}, "to run no probes, set probes=False"),
+    ({"merge_unused": "yes"}, "TrainConfig.merge_unused must be True"),
 ])
 def test_train_config_refuses_a_setting_that_cannot_work(setting, expected):
     """A batch size of 0 fails when the config is made, with the field named, not as a ZeroDivisionError later."""
     with pytest.raises(ValueError) as error:
         TrainConfig(**setting)
     assert expected in str(error.value)
+
+
+# -- the head rows of unused tokens, trained as one -----------------------------------------------
+
+def _text_batch(vocab_used=300, b=2, t=16):
+    ids = torch.randint(0, vocab_used, (b, t + 1), generator=torch.Generator().manual_seed(5))
+    return ids[:, :-1], ids[:, 1:]
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_unused_tokens_loss_and_gradients_equal_the_full_softmax(tied):
+    from gptbook.training import init_weights_gpt2
+
+    torch.manual_seed(0)
+    model = init_weights_gpt2(GPTModel({**SMALL, "tie_weights": tied}))
+    inputs, targets = _text_batch()
+    unused = UnusedTokens(model, torch.cat([inputs, targets], 1))
+    weight = model.out_head.weight
+    assert len(unused.used) + unused.n_unused == 50257
+    assert torch.equal(weight[unused.unused], weight[unused.shared].expand(unused.n_unused, -1))  # made equal
+    compact = unused.loss(model, inputs, targets)
+    compact.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    full = model_loss(model, inputs, targets, fast=False)
+    full.backward()
+    assert compact.item() == pytest.approx(full.item(), rel=1e-5)
+    for name, param in model.named_parameters():
+        if param is weight:  # each unused row's own gradient is the shared row's
+            torch.testing.assert_close(grads[name][unused.used], param.grad[unused.used], rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(grads[name][unused.shared].expand(unused.n_unused, -1),
+                                       param.grad[unused.unused], rtol=1e-4, atol=1e-7)
+        else:
+            torch.testing.assert_close(grads[name], param.grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_unused_tokens_count_in_the_loss_of_a_text_that_has_them():
+    torch.manual_seed(0)
+    model = GPTModel(SMALL)
+    inputs, targets = _text_batch()
+    unused = UnusedTokens(model, inputs)
+    targets = targets.clone()
+    targets[0, :3] = 40000  # a token the training text never used, as in a validation text
+    with torch.no_grad():
+        assert unused.loss(model, inputs, targets).item() == pytest.approx(
+            model_loss(model, inputs, targets, fast=False).item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_training_with_merged_unused_rows_is_training_with_the_full_softmax(tied):
+    """Three steps with clipping: the same weights as full training from equal unused rows.
+
+    (SGD with momentum rather than AdamW: Adam divides by the gradient's size, so where a gradient is
+    zero up to rounding it turns rounding differences into whole steps.)"""
+    from gptbook.training import init_weights_gpt2
+
+    torch.manual_seed(0)
+    merged = init_weights_gpt2(GPTModel({**SMALL, "tie_weights": tied}))
+    inputs, targets = _text_batch()
+    unused = UnusedTokens(merged, torch.cat([inputs, targets], 1))
+    full = GPTModel({**SMALL, "tie_weights": tied})
+    full.load_state_dict(merged.state_dict())
+    opt_merged, opt_full = (torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (merged, full))
+    for _ in range(3):
+        unused.loss(merged, inputs, targets).backward()
+        norm_merged = unused.clip_grad_norm_(merged, 0.5)
+        opt_merged.step(); opt_merged.zero_grad(); unused.sync(merged)
+        model_loss(full, inputs, targets, fast=False).backward()
+        norm_full = torch.nn.utils.clip_grad_norm_(full.parameters(), 0.5)
+        opt_full.step(); opt_full.zero_grad()
+        assert norm_merged == pytest.approx(float(norm_full), rel=1e-3)  # up to float rounding
+    for (name, a), b in zip(merged.state_dict().items(), full.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-4), name
+
+
+def test_trainer_with_merge_unused_trains_and_evaluates_the_full_model(tmp_path):
+    trainer = Trainer(trainer_config(tmp_path, merge_unused=True), log=lambda m: None)
+    history = trainer.fit()
+    assert history["train_losses"][-1] < history["train_losses"][0]
+    weight, unused = trainer.model.out_head.weight, trainer.unused_tokens
+    assert torch.equal(weight[unused.unused], weight[unused.shared].expand(unused.n_unused, -1))  # kept equal
+    with torch.no_grad():
+        trainer.model.eval()
+        full = [float(model_loss(trainer.model, *trainer.val_windows.batch(i), fast=False)) for i in range(2)]
+    assert history["val_losses"][-1] == pytest.approx(sum(full) / 2, rel=1e-5)
 
 
 # -- the fused (chunked) loss across several chunks ----------------------------------------------

@@ -1,0 +1,83 @@
+"""Time to skill: how long a course recipe trains before the model counts, and before it copies in context.
+
+    python bench/bench_time_to_skill.py                    # notebook 08's recipe (about 3 minutes)
+    python bench/bench_time_to_skill.py --recipe course    # the course model's recipe (about an hour)
+    python bench/bench_time_to_skill.py --shipped          # read the shipped course model's own run
+
+For a recipe of ``gptbook.recipes`` it trains a fresh model with ``Trainer`` (in this process) and reads
+its history: at every evaluation the probes (``gptbook.probes``, on held-out stories and on repeated
+random token sequences) and the seconds of training so far. It prints, for each skill, the first
+evaluation at which the skill was reached -- counting >= 90 %, induction >= 50 % -- with the tokens and
+seconds it took (set-up excluded, evaluations included: what a learner waits), and the CPU it ran on.
+Nothing is asserted: figures depend on the machine (name it beside every figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from dataclasses import replace
+
+import torch
+
+from gptbook.course_model import _machine, course_model_info
+from gptbook.recipes import RECIPES
+
+#: The skills timed, and the accuracy that counts as "has it".
+GOALS = {"counting": 0.90, "induction": 0.50}
+
+
+def time_to_skill(history: dict, tokens_per_step: int) -> dict[str, dict]:
+    """For each skill of ``GOALS``: the first evaluation that reached it (step, tokens, seconds), or None."""
+    seconds = history.get("val_seconds") or [None] * len(history["val_probes"])
+    reached: dict[str, dict] = {}
+    for skill, goal in GOALS.items():
+        reached[skill] = None
+        for probes, secs in zip(history["val_probes"], seconds):
+            if probes.get(skill, 0.0) >= goal:
+                reached[skill] = {"step": probes["step"], "tokens": probes["step"] * tokens_per_step,
+                                  "seconds": secs, "accuracy": probes[skill]}
+                break
+    return reached
+
+
+def report(name: str, reached: dict[str, dict], machine: str, last: dict) -> None:
+    print(f"\nrecipe {name!r} on {machine}")
+    print("| skill | goal | reached at step | tokens | seconds |")
+    print("|---|---:|---:|---:|---:|")
+    for skill, goal in GOALS.items():
+        r = reached[skill]
+        if r is None:
+            print(f"| {skill} | {goal:.0%} | not reached (last: {last.get(skill, float('nan')):.0%}) | | |")
+        else:
+            secs = f"{r['seconds']:.0f}" if r["seconds"] is not None else "not recorded"
+            print(f"| {skill} | {goal:.0%} | {r['step']:,} ({r['accuracy']:.0%}) | {r['tokens']:,} | {secs} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", choices=list(RECIPES), default="notebook")
+    parser.add_argument("--shipped", action="store_true", help="read the shipped course model's history instead")
+    args = parser.parse_args()
+    if args.shipped:
+        info = course_model_info()
+        recipe = info["recipe"]
+        tokens_per_step = recipe["batch_size"] * recipe["max_length"] * recipe.get("grad_accum_steps", 1)
+        history = info["history"]
+        report("course (shipped run)", time_to_skill(history, tokens_per_step), info["machine"],
+               history["val_probes"][-1])
+        return
+    from gptbook.training import Trainer
+
+    with tempfile.TemporaryDirectory() as out:
+        config = replace(RECIPES[args.recipe], out_dir=out)
+        trainer = Trainer(config, log=lambda message: None)
+        history = trainer.fit()
+    tokens_per_step = config.batch_size * trainer.max_length * config.grad_accum_steps
+    print(f"{trainer.step} steps, {trainer.step * tokens_per_step:,} tokens, "
+          f"{history['val_seconds'][-1]:.0f} s of training; final probes: {history['val_probes'][-1]}")
+    report(args.recipe, time_to_skill(history, tokens_per_step), _machine(), history["val_probes"][-1])
+
+
+if __name__ == "__main__":
+    main()
