@@ -147,10 +147,10 @@ def test_a_background_run_leaves_the_notebooks_random_numbers_alone(tmp_path):
     those of the same run in the foreground."""
     torch.manual_seed(123)
     expected = torch.rand(20_000)
-    foreground = Trainer(config(tmp_path / "fg", max_steps=12, eval_every=100), log=lambda m: None).fit()
+    foreground = Trainer(config(tmp_path / "fg", max_steps=12, eval_every=100, probes=False), log=lambda m: None).fit()
 
     dashboard = TrainingDashboard(live=True, redraw_seconds=60.0)
-    trainer = Trainer(config(tmp_path / "bg", max_steps=12, eval_every=100), dashboard=dashboard)
+    trainer = Trainer(config(tmp_path / "bg", max_steps=12, eval_every=100, probes=False), dashboard=dashboard)
     trainer.fit()
     draws = 0
     while not dashboard.wait(0):
@@ -164,5 +164,5 @@ def test_a_background_run_leaves_the_notebooks_random_numbers_alone(tmp_path):
 def test_training_leaves_the_global_random_state_as_it_found_it(tmp_path):
     torch.manual_seed(7)
     state = torch.get_rng_state()
-    Trainer(config(tmp_path, max_steps=3), log=lambda m: None).fit()
+    Trainer(config(tmp_path, max_steps=3, probes=False), log=lambda m: None).fit()
     assert torch.equal(torch.get_rng_state(), state)
