@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-TORCH_MIN = (2, 4)
+TORCH_MIN = (2, 4)  # the lowest PyTorch tested (tools/test_floors.py)
 TORCH_PIN = "torch==2.13.0"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 WHEELS = ROOT / "wheels"  # a wheelhouse (notebooks/README.md): when present, pip installs from it alone, offline

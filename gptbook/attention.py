@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import Dropout
+
 
 class LayerKVCache:
     """The keys and values one attention layer has computed so far for a batch of sequences.
@@ -99,7 +101,7 @@ class MultiHeadAttention(nn.Module):
         self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.W_value = nn.Linear(d_in, d_out, bias=qkv_bias)
         self.out_proj = nn.Linear(d_out, d_out)  # combines the heads' outputs
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         # True above the diagonal = "this key lies in the future of this query": hidden.
         # persistent=False keeps the mask out of state_dict() and so out of every checkpoint.
         self.register_buffer(
@@ -141,6 +143,8 @@ class MultiHeadAttention(nn.Module):
             attn_weights = torch.softmax(attn_scores / self.head_dim**0.5, dim=-1)
             attn_weights = self.dropout(attn_weights)
             context = attn_weights @ values  # (b, num_heads, num_tokens, head_dim)
+        elif self.training and self.dropout.p > 0 and self.dropout.generator is not None:
+            context = self._attend_with_private_dropout(queries, keys, values, mask)
         else:
             # The same computation in one fused kernel (it never materialises the weights).
             dropout_p = self.dropout.p if self.training else 0.0
@@ -155,3 +159,18 @@ class MultiHeadAttention(nn.Module):
         context = context.transpose(1, 2).reshape(b, num_tokens, self.d_out)
         out = self.out_proj(context)
         return (out, attn_weights) if return_attention else out
+
+    def _attend_with_private_dropout(self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                                     mask: torch.Tensor) -> torch.Tensor:
+        """What ``scaled_dot_product_attention`` computes with dropout on the CPU, step by step,
+        with the dropout mask drawn from ``self.dropout.generator`` (see ``layers.use_dropout_generator``).
+
+        Written as PyTorch's own reference ("math") implementation, the one it runs on the CPU when
+        dropout is on: on the CPU the results, gradients included, equal its bit for bit.
+        """
+        scale = (1.0 / self.head_dim**0.5) ** 0.5  # applied to the queries and the keys
+        scores = (queries * scale) @ (keys.transpose(-2, -1) * scale)  # (b, num_heads, num_tokens, n_keys)
+        scores = scores + torch.zeros(mask.shape, dtype=scores.dtype, device=scores.device).masked_fill_(
+            mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        return self.dropout(weights) @ values  # (b, num_heads, num_tokens, head_dim)

@@ -193,6 +193,11 @@ class TrainingDashboard(W.VBox):
         Live (Jupyter): show the dashboard, start ``train`` in a background thread and return at
         once -- ``Trainer.fit`` then returns its history, which fills in as it trains. Otherwise:
         run ``train()`` here and return what it returns.
+
+        In the background ``train`` runs beside the cells that follow: whatever it draws from torch's
+        global generator (``nn.Dropout``, ``torch.manual_seed``) it takes from theirs. ``Trainer`` draws
+        from none (see ``Trainer.fit``); with ``train_model_simple`` set the model's dropout to 0 or
+        its generator (``gptbook.layers.use_dropout_generator``) for seeded cells to stay reproducible.
         """
         if not self.live:
             self.result = train()

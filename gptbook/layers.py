@@ -1,4 +1,4 @@
-"""The small layers inside every transformer block: LayerNorm, GELU and the feed-forward network.
+"""The small layers inside every transformer block: LayerNorm, GELU, the feed-forward network and dropout.
 
 Taught in notebook 05 (the building blocks), where each is first written out by hand.
 """
@@ -6,7 +6,7 @@ Taught in notebook 05 (the building blocks), where each is first written out by 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -65,3 +65,52 @@ class FeedForward(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (b, T, emb_dim) -> (b, T, 4*emb_dim) -> (b, T, emb_dim)
         return self.layers(x)
+
+
+def dropout_noise(like: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """The multiplier dropout applies to ``like``: 0 with probability ``p``, else ``1 / (1 - p)``.
+
+    Drawn from ``generator``, in the same way as PyTorch's own CPU dropout draws it from the global
+    generator (``bernoulli_(1 - p)``, then ``div_(1 - p)``), so with equal seeds the masks are equal.
+    """
+    if p >= 1.0:
+        return torch.zeros_like(like)
+    return torch.empty_like(like).bernoulli_(1.0 - p, generator=generator).div_(1.0 - p)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` that can draw its masks from a private ``torch.Generator``.
+
+    With ``generator`` left at ``None`` it is ``nn.Dropout``. ``Trainer`` sets one (with
+    ``use_dropout_generator``) so that training never draws from, or reseeds, torch's global
+    generator: a notebook's ``torch.manual_seed(...)`` then means the same while a dashboard trains
+    in a background thread. On the CPU the masks are those ``nn.Dropout`` draws from an equally
+    seeded global generator.
+    """
+
+    generator: Optional[torch.Generator] = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.generator is None or not self.training or self.p == 0:
+            return super().forward(x)
+        return x * dropout_noise(x, self.p, self.generator)
+
+
+def use_dropout_generator(model: nn.Module, generator: Optional[torch.Generator]) -> int:
+    """Make every ``gptbook`` ``Dropout`` in ``model`` draw from ``generator`` (``None``: the global one again).
+
+    Returns how many dropout layers now use it. Attention's dropout is one of them: while it has a
+    generator, ``MultiHeadAttention`` computes a training step's attention with its explicit path,
+    whose dropout it can seed (``scaled_dot_product_attention`` always draws from the global generator).
+    Raises ``TypeError`` for a plain ``nn.Dropout``, which cannot use a generator: build the model
+    from ``gptbook``'s classes (``GPTModel``) or set its dropout rate to 0.
+    """
+    n = 0
+    for name, module in model.named_modules():
+        if isinstance(module, Dropout):
+            module.generator = generator
+            n += 1
+        elif isinstance(module, nn.Dropout) and module.p > 0:
+            raise TypeError(f"{name or 'the model'} is a plain nn.Dropout, which draws from torch's global "
+                            "generator: use gptbook.layers.Dropout there (GPTModel does), or dropout 0")
+    return n

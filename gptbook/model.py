@@ -19,7 +19,7 @@ from torch import nn
 
 from .attention import KVCache, MultiHeadAttention
 from .config import validate_config
-from .layers import FeedForward, LayerNorm
+from .layers import Dropout, FeedForward, LayerNorm
 
 
 class TransformerBlock(nn.Module):
@@ -42,7 +42,7 @@ class TransformerBlock(nn.Module):
         self.ff = FeedForward(cfg)
         self.norm1 = LayerNorm(cfg["emb_dim"])
         self.norm2 = LayerNorm(cfg["emb_dim"])
-        self.drop_shortcut = nn.Dropout(cfg["drop_rate"])
+        self.drop_shortcut = Dropout(cfg["drop_rate"])
 
     def forward(self, x: torch.Tensor, kv_cache=None, return_attention: bool = False):
         """(b, T, emb_dim) -> (b, T, emb_dim); with ``return_attention`` also the weights."""
@@ -71,7 +71,7 @@ class GPTModel(nn.Module):
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg["vocab_size"], cfg["emb_dim"])
         self.pos_emb = nn.Embedding(cfg["context_length"], cfg["emb_dim"])
-        self.drop_emb = nn.Dropout(cfg["drop_rate"])
+        self.drop_emb = Dropout(cfg["drop_rate"])
         self.trf_blocks = nn.Sequential(*[TransformerBlock(cfg) for _ in range(cfg["n_layers"])])
         self.final_norm = LayerNorm(cfg["emb_dim"])
         self.out_head = nn.Linear(cfg["emb_dim"], cfg["vocab_size"], bias=False)

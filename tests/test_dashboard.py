@@ -139,3 +139,30 @@ def test_reference_lines_include_the_unigram_entropy():
     refs = reference_losses()
     assert 4.0 < refs["unigram entropy"] < 8.0
     assert all(math.isfinite(v) for v in refs.values())
+
+
+def test_a_background_run_leaves_the_notebooks_random_numbers_alone(tmp_path):
+    """A cell that seeds torch's global generator draws the same numbers while a dashboard trains meanwhile
+    (notebook 08 seeds and builds a model while its dashboard still trains), and the run's losses are
+    those of the same run in the foreground."""
+    torch.manual_seed(123)
+    expected = torch.rand(20_000)
+    foreground = Trainer(config(tmp_path / "fg", max_steps=12, eval_every=100, probes=False), log=lambda m: None).fit()
+
+    dashboard = TrainingDashboard(live=True, redraw_seconds=60.0)
+    trainer = Trainer(config(tmp_path / "bg", max_steps=12, eval_every=100, probes=False), dashboard=dashboard)
+    trainer.fit()
+    draws = 0
+    while not dashboard.wait(0):
+        torch.manual_seed(123)
+        assert torch.equal(torch.rand(20_000), expected), "training reseeded or drew from the global generator"
+        draws += 1
+    assert dashboard.exception is None and draws > 0
+    assert trainer.history["train_losses"] == foreground["train_losses"]
+
+
+def test_training_leaves_the_global_random_state_as_it_found_it(tmp_path):
+    torch.manual_seed(7)
+    state = torch.get_rng_state()
+    Trainer(config(tmp_path, max_steps=3, probes=False), log=lambda m: None).fit()
+    assert torch.equal(torch.get_rng_state(), state)

@@ -124,5 +124,30 @@ def test_pre_tokenisation_pattern_is_tiktokens_gpt2_pattern(tokenizer):
 
     from gptbook.tokenizer import GPT2_PATTERN
 
+    if not hasattr(openai_public, "r50k_pat_str"):  # tiktoken 0.7 writes an older, equivalent form inline
+        pytest.skip("this tiktoken has no r50k_pat_str to compare with; the encoding tests still cover the pattern")
     assert GPT2_PATTERN == openai_public.r50k_pat_str
     assert tokenizer._pat_str == openai_public.r50k_pat_str
+
+
+def test_the_vocabulary_is_read_as_tiktoken_reads_it():
+    """gptbook parses the two vocabulary files itself (tiktoken 0.7's loader needs ``blobfile`` for a local
+    file); where this tiktoken can read them, both give the same ranks."""
+    vocab_bpe, encoder_json = tokenizer_module._vocabulary_files()
+    ours = tokenizer_module._mergeable_ranks(vocab_bpe.read_bytes(), encoder_json.read_bytes())
+    assert len(ours) == 50256 and ours[b"Hello"] == 15496 and ours[bytes([0xf0, 0x9f])] == 8582
+    try:
+        from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+
+        theirs = data_gym_to_mergeable_bpe_ranks(str(vocab_bpe), str(encoder_json))
+    except ImportError:  # an older tiktoken without blobfile
+        pytest.skip("this tiktoken cannot read local vocabulary files without blobfile")
+    assert ours == theirs
+
+
+def test_vocabulary_files_that_disagree_are_refused():
+    vocab_bpe, encoder_json = tokenizer_module._vocabulary_files()
+    merges = vocab_bpe.read_bytes().split(b"\n")
+    swapped = b"\n".join([merges[0], merges[2], merges[1], *merges[3:]])  # two merge rules in the wrong order
+    with pytest.raises(RuntimeError, match="disagree"):
+        tokenizer_module._mergeable_ranks(swapped, encoder_json.read_bytes())
