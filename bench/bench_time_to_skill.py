@@ -1,12 +1,12 @@
 """Time to skill: how long a course recipe trains before the model counts, and before it copies in context.
 
-    python bench/bench_time_to_skill.py                    # notebook 08's recipe (about 3 minutes)
-    python bench/bench_time_to_skill.py --recipe course    # the course model's recipe (about an hour)
+    python bench/bench_time_to_skill.py                    # the course model's recipe (about an hour)
+    python bench/bench_time_to_skill.py --max-steps 300    # ... only its first 300 steps
     python bench/bench_time_to_skill.py --shipped          # read the shipped course model's own run
 
 For a recipe of ``gptbook.recipes`` it trains a fresh model with ``Trainer`` (in this process) and reads
-its history: at every evaluation the probes (``gptbook.probes``, on held-out stories and on repeated
-random token sequences) and the seconds of training so far. It prints, for each skill, the first
+its history: at every evaluation the probes (``gptbook.probes``, on held-out stories) and the seconds of
+training so far; in-context copying (``gptbook.probes.induction_accuracy``) is measured at every evaluation too. It prints, for each skill, the first
 evaluation at which the skill was reached -- counting >= 90 %, induction >= 50 % -- with the tokens and
 seconds it took (set-up excluded, evaluations included: what a learner waits), and the CPU it ran on.
 Nothing is asserted: figures depend on the machine (name it beside every figure).
@@ -56,7 +56,8 @@ def report(name: str, reached: dict[str, dict], machine: str, last: dict) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipe", choices=list(RECIPES), default="notebook")
+    parser.add_argument("--recipe", choices=list(RECIPES), default="course")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (the schedule is kept)")
     parser.add_argument("--shipped", action="store_true", help="read the shipped course model's history instead")
     args = parser.parse_args()
     if args.shipped:
@@ -67,11 +68,17 @@ def main() -> None:
         report("course (shipped run)", time_to_skill(history, tokens_per_step), info["machine"],
                history["val_probes"][-1])
         return
+    from gptbook.probes import induction_accuracy
     from gptbook.training import Trainer
+
+    def measure_induction(event: str, **info) -> bool:  # the induction probe beside the others, at every evaluation
+        if event == "eval" and info.get("probes") is not None:
+            info["probes"]["induction"] = induction_accuracy(info["model"])["second"]
+        return args.max_steps is not None and event == "step" and info["step"] >= args.max_steps
 
     with tempfile.TemporaryDirectory() as out:
         config = replace(RECIPES[args.recipe], out_dir=out)
-        trainer = Trainer(config, log=lambda message: None)
+        trainer = Trainer(config, log=lambda message: None, callback=measure_induction)
         history = trainer.fit()
     tokens_per_step = config.batch_size * trainer.max_length * config.grad_accum_steps
     print(f"{trainer.step} steps, {trainer.step * tokens_per_step:,} tokens, "

@@ -136,8 +136,8 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
         p.add_argument(flag, dest=dest, help=text, default=argparse.SUPPRESS, **kwargs)
 
     p.add_argument("--recipe", choices=list(RECIPES), default=argparse.SUPPRESS,
-                   help="start from a recipe of the course instead of the defaults below: course (the shipped "
-                        "course model) or notebook (notebook 08's three-minute run)")
+                   help="start from a recipe of the course (gptbook.recipes) instead of the defaults below: "
+                        "course (the shipped course model)")
     option("--config", "model", "model configuration: tiny, 124M, gpt2, gpt2-medium, ...", d.model, metavar="NAME")
     option("--set", "model_overrides", "change one model configuration field, e.g. n_layers=2 (repeatable)",
            action="append", type=_override, metavar="KEY=VALUE")
@@ -173,8 +173,8 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
     option("--device", "device", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps", d.device)
     option("--bf16", "autocast", "bf16 autocast: auto (on for bf16-capable CUDA GPUs only), on or off", "auto",
            type=_bf16, metavar="{auto,on,off}")
-    option("--init", "init", "a new model's weights: gpt2 (GPT-2's, normal with std 0.02) or default (PyTorch's)", d.init,
-           choices=["gpt2", "default"])
+    option("--init", "init", "a new model's weights: gpt2 (GPT-2's, normal with std 0.02), sinusoidal (GPT-2's, with "
+           "sinusoidal position embeddings) or default (PyTorch's)", d.init, choices=["gpt2", "sinusoidal", "default"])
     option("--merge-unused", "merge_unused", "train the output-head rows of the tokens the text never uses as one "
            "shared row: the same training, much faster on a small text", "off", action="store_const", const=True)
     option("--prompt", "sample_prompt", "start of the samples printed while training", repr(d.sample_prompt),

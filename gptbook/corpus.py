@@ -90,12 +90,10 @@ GROWN_UPS = ("Mom", "Dad", "Grandma", "Grandpa", "Aunt Rosa", "Uncle Tom")
 HOMES = ("a little house", "a blue house", "a cottage", "a flat above a bakery", "a house with a red door",
          "a small farmhouse")
 LANDMARKS = ("the river", "the forest", "the sea", "the big hill", "the old mill", "the market square")
-PET_KINDS = ("dog", "cat", "hamster", "parrot", "goldfish", "puppy", "rabbit", "turtle", "pony", "kitten")
-#: Pets get made-up names of two or three syllables ("Zobatu", "Kelimor"): several tokens each and new in
-#: every story, so that after the first token of the name comes back only the story itself says what follows.
-SYLLABLES = ("ba", "be", "bo", "da", "di", "fa", "fi", "ga", "go", "ka", "ke", "ki", "la", "li", "lo", "ma",
-             "mi", "mo", "na", "ni", "no", "pa", "pi", "po", "ra", "ri", "ro", "sa", "si", "so", "ta", "ti",
-             "to", "va", "vi", "za", "zo", "zu", "mor", "tek", "lin", "bur", "gan", "pel", "rum", "wex")
+PETS = (("dog", "Rex"), ("dog", "Biscuit"), ("cat", "Tiger"), ("cat", "Mittens"), ("hamster", "Nibbles"),
+        ("parrot", "Kiwi"), ("goldfish", "Bubbles"), ("puppy", "Pepper"), ("dog", "Buddy"), ("dog", "Rocky"),
+        ("cat", "Shadow"), ("cat", "Ginger"), ("rabbit", "Coco"), ("dog", "Toby"), ("dog", "Rusty"),
+        ("turtle", "Charlie"), ("pony", "Willow"), ("dog", "Patch"), ("cat", "Bella"), ("hamster", "Peanut"))
 ADJECTIVES = ("kind", "brave", "curious", "cheerful", "clever", "gentle", "busy", "friendly")
 
 # weather: (word, what the hero puts on or takes, places that suit it)
@@ -178,7 +176,6 @@ TASKS = (
 )
 FEELINGS_GOOD = ("happy", "glad", "proud", "excited")
 FEELINGS_BAD = ("sad", "worried", "upset")
-GOOD_DAYS = ("good", "lovely", "busy", "happy", "fun", "long")
 
 
 def plural(noun: str, n: int = 2) -> str:
@@ -206,26 +203,6 @@ def capitalize(sentence: str) -> str:
     return sentence[0].upper() + sentence[1:]
 
 
-def made_up_name(rng: random.Random) -> str:
-    """A name nobody has: two or three random syllables, capitalised (``"Zobatu"``)."""
-    return capitalize("".join(rng.choice(SYLLABLES) for _ in range(rng.choice((2, 3, 3)))))
-
-
-def _code_words() -> tuple[str, ...]:
-    """Every lower-case word of the story world, once: what secret codes are made of."""
-    texts = [*NUMBERS, *COLORS, *BELONGINGS, *PET_KINDS, *FEELINGS_GOOD, *ADJECTIVES, *SYLLABLES,
-             *(w for pair in FOODS for w in pair), *LANDMARKS, *HOMES]
-    for place in PLACES.values():
-        texts += [place.name, *place.activities, *place.finds, *place.spots]
-    words = {w for text in texts for w in text.split() if w.isalpha() and w.islower()}
-    return tuple(sorted(words))
-
-
-#: What a secret code is made of: any word of the story world, so that codes are random sequences
-#: of the tokens the stories use (the only way to say a code again is to copy it from the context).
-CODE_WORDS = _code_words()
-
-
 class _StoryWriter:
     """Writes one story: plans the characters first, then adds one paragraph per day."""
 
@@ -238,8 +215,7 @@ class _StoryWriter:
         friends = [h for h in HEROES if h[0] != name]
         self.friend = rng.choice(friends)[0]
         self.grown_up = rng.choice(GROWN_UPS)
-        self.pet_kind, self.pet = rng.choice(PET_KINDS), made_up_name(rng)
-        self.code: str | None = None  # the secret code, once the hero and the friend made one up
+        self.pet_kind, self.pet = rng.choice(PETS)
         self.day = rng.randrange(7)
         self.memories: list[str] = []  # what happened, in the hero's words, for the ending
 
@@ -328,20 +304,6 @@ class _StoryWriter:
         self.memories.append(f"helping {self.grown_up}")
         return " ".join(s)
 
-    def secret_code(self) -> str:
-        """A random sequence of words, said twice: only copying it from the context predicts the repeat."""
-        r = self.rng
-        self.code = " ".join(r.sample(CODE_WORDS, r.randint(5, 9)))
-        who, other = r.sample((self.hero, self.friend), 2)
-        return (f"{who} made up a secret code: {self.code}. "
-                f"{other} said it back to remember it: {self.code}. "
-                f"Then they said it together: {self.code}.")
-
-    def week_song(self) -> str:
-        """The days in order from today, like counting: Tuesday, Wednesday, ..., Monday."""
-        days = ", ".join(DAYS[(self.day + i) % 7] for i in range(7))
-        return f"{self.hero} sang the song of the week: {days}."
-
     def pet_scene(self) -> str:
         r, p = self.rng, self.p
         action = r.choice(("chased a butterfly", "fell asleep in the sun", "jumped into a puddle",
@@ -367,24 +329,19 @@ class _StoryWriter:
                 f"They looked and looked. Then {self.friend} shouted, \"Look, {self.hero}! There it is!\" "
                 f"The {color} {item} was {spot}. {self.hero} was {r.choice(FEELINGS_GOOD)} again.")
 
-    def day_end(self) -> str:
-        """The last sentence of a day: it names the day, so the next paragraph's day follows from it."""
-        return f" It was a {self.rng.choice(GOOD_DAYS)} {self.day_name()}."
-
     def ending(self) -> str:
         r = self.rng
         memory = r.choice(self.memories) if self.memories else "the whole week"
         # "That night" (not "On Sunday night"): a paragraph that starts with "On" is always the next day
-        code = f" {capitalize(self.p['subj'])} whispered the secret code: {self.code}." if self.code else ""
         return (f"That night, {self.hero} told {self.grown_up} about the week. "
                 + self.say(self.grown_up, "What was the best part?", "asked")
                 + f" {self.hero} thought for a moment. " + self.say(self.hero, f"The best part was {memory}")
-                + code + " Then " + self.p["subj"] + " fell asleep. The end.")
+                + " Then " + self.p["subj"] + " fell asleep. The end.")
 
     # -- the whole story -------------------------------------------------------------------
     def write(self) -> str:
         r = self.rng
-        n_days = r.randint(2, 5)
+        n_days = r.randint(2, 4)
         lost_day = r.randrange(n_days - 1) if r.random() < 0.6 else None  # lost on one day, found the next
         lost = (r.choice(COLORS), r.choice(BELONGINGS)) if lost_day is not None else None
         title = self.title(lost)
@@ -396,23 +353,17 @@ class _StoryWriter:
             if lost is not None and lost_day is not None and i == lost_day + 1:
                 text = self.find(lost, lost_place)
                 extra = r.choice((self.counting(lost_place), self.pet_scene(), self.sharing()))
-                paragraphs.append(text + " " + extra + self.day_end())
+                paragraphs.append(text + " " + extra)
                 continue
             text, place = self.outing()
             parts = [text]
-            scenes = r.sample(("count", "share", "pet", "help", "code", "song"), r.randint(1, 2),
-                              counts=(3, 1, 1, 1, 1, 1))  # counting three times as often as the rest
-            scenes = list(dict.fromkeys(scenes))  # a scene once a day
-            if i == 0 and "code" not in scenes:
-                scenes[0] = "code"  # every story has a secret code on its first day
-            for scene in scenes:
+            for scene in r.sample(("count", "share", "pet", "help"), r.randint(1, 2)):
                 parts.append({"count": lambda: self.counting(place), "share": self.sharing,
-                              "pet": self.pet_scene, "help": self.helping, "code": self.secret_code,
-                              "song": self.week_song}[scene]())
+                              "pet": self.pet_scene, "help": self.helping}[scene]())
             if lost is not None and i == lost_day:
                 lost_place = place
                 parts.append(self.lose(lost, place))
-            paragraphs.append(" ".join(parts) + self.day_end())
+            paragraphs.append(" ".join(parts))
         paragraphs.append(self.ending())
         return title + "\n\n" + "\n\n".join(paragraphs) + "\n"
 

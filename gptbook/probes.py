@@ -17,19 +17,20 @@ prediction there the right token? Four skills, from easy to hard:
     nothing before it says which day it is).
 ``name_copying``
     copying a name the story introduced: the hero's (``"..., so"`` -> ``" Mia"``, ``"Thank you,"``
-    -> ``" Mia"``, ...), the friend's (``"went to the park with"`` -> ``" Leo"``) and the pet's. The
-    pets have made-up names of several tokens, new in every story (``" Zobatu"`` = ``" Z" "ob" "atu"``):
-    for those the probe asks for the tokens after the first (``"came home, Z"`` -> ``"ob"``), which only
-    copying from the context can give.
-``induction``
-    in-context copying of anything: a random sequence of tokens the corpus uses, shown twice
-    (``A B C ... A B C ...``); the share of the second copy predicted right (all but its first
-    token). Only a model that looks up "what came after this token last time" gets it right: the
-    job of an *induction head* (see notebook 10). On the first copy no model can do better than chance.
+    -> ``" Mia"``, ...), the pet's (``"came home,"`` -> ``" Rex"``) and the friend's
+    (``"went to the park with"`` -> ``" Leo"``). For a name of several tokens the probe asks for
+    the tokens after the first, which only copying from the context can give. With 58 heroes and
+    20 pets a model gets these right by finding the name earlier in its context (notebook 10
+    measures how the course model does it).
 
 ``run_probes(model)`` returns the accuracy of each probe (a number in [0, 1]); guessing
-among the week's days would give about 0.14 on ``weekday_order``, and guessing among the corpus's
-tokens about 0.001 on ``induction``.
+among the week's days would give about 0.14 on ``weekday_order`` and guessing among the names
+about 0.02 on ``name_copying``.
+
+Beside the probes, ``induction_accuracy(model)`` measures in-context copying of anything: a random
+sequence of tokens the corpus uses, shown twice (``A B C ... A B C ...``); the share of the second
+copy predicted right. Only a model that looks up "what came after this token last time" gets it
+right: the job of an *induction head*. On the first copy no model can do better than chance.
 
 Taught in notebooks 08 (training) and 10 (inside the trained model).
 """
@@ -48,8 +49,8 @@ from .corpus import DAYS, STORY_SEPARATOR, load_corpus
 from .tokenizer import EOT_ID, get_tokenizer
 
 #: The probes, in the order ``run_probes`` returns them (roughly: the order a model learns them).
-PROBES = ("counting", "count_recall", "weekday_order", "name_copying", "induction")
-#: The random sequences of the induction probe: how many, how long each copy, and their seed.
+PROBES = ("counting", "count_recall", "weekday_order", "name_copying")
+#: The random sequences of ``induction_accuracy``: how many, how long each copy, and their seed.
 INDUCTION_SEQUENCES, INDUCTION_LENGTH, INDUCTION_SEED = 32, 24, 2024
 #: Validation stories used by default: enough for accuracies to about +-3 %, a few seconds on a CPU.
 PROBE_STORIES = 40
@@ -203,10 +204,9 @@ def run_probes(model: nn.Module, n_stories: int = PROBE_STORIES, tokenizer=None,
     predictions = predict_at_sites(model, token_lists, sites)
     correct = predictions == torch.tensor([site.target for site in sites])
     accuracies = {}
-    for probe in PROBES[:-1]:
+    for probe in PROBES:
         mask = torch.tensor([site.probe == probe for site in sites])
         accuracies[probe] = float(correct[mask].float().mean()) if mask.any() else float("nan")
-    accuracies["induction"] = induction_accuracy(model, tokenizer)["second"]
     if return_sites:
         return accuracies, sites, predictions
     return accuracies
