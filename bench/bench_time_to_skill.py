@@ -47,8 +47,10 @@ def report(name: str, reached: dict[str, dict], machine: str, last: dict) -> Non
     print("|---|---:|---:|---:|---:|")
     for skill, goal in GOALS.items():
         r = reached[skill]
-        if r is None:
-            print(f"| {skill} | {goal:.0%} | not reached (last: {last.get(skill, float('nan')):.0%}) | | |")
+        if r is None and skill not in last:
+            print(f"| {skill} | {goal:.0%} | not measured in this run | | |")
+        elif r is None:
+            print(f"| {skill} | {goal:.0%} | not reached (last: {last[skill]:.0%}) | | |")
         else:
             secs = f"{r['seconds']:.0f}" if r["seconds"] is not None else "not recorded"
             print(f"| {skill} | {goal:.0%} | {r['step']:,} ({r['accuracy']:.0%}) | {r['tokens']:,} | {secs} |")

@@ -86,6 +86,7 @@ class Copier(nn.Module):
 
     def forward(self, idx):
         logits = torch.zeros(*idx.shape, 50257)
+        logits[..., 50256] = 0.5  # with nothing to copy: <|endoftext|>, which the sequences never hold
         for b in range(idx.shape[0]):
             seen: dict[int, int] = {}
             for t in range(idx.shape[1]):
