@@ -173,10 +173,10 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
     option("--device", "device", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps", d.device)
     option("--bf16", "autocast", "bf16 autocast: auto (on for bf16-capable CUDA GPUs only), on or off", "auto",
            type=_bf16, metavar="{auto,on,off}")
-    option("--init", "init", "a new model's weights: gpt2 (GPT-2's, normal with std 0.02), sinusoidal (GPT-2's, with "
-           "sinusoidal position embeddings) or default (PyTorch's)", d.init, choices=["gpt2", "sinusoidal", "default"])
-    option("--merge-unused", "merge_unused", "train the output-head rows of the tokens the text never uses as one "
-           "shared row: the same training, much faster on a small text", "off", action="store_const", const=True)
+    option("--init", "init", "a new model's weights: gpt2 (normal, std 0.02), sinusoidal (the same, sinusoidal "
+           "positions) or default (PyTorch's)", d.init, choices=["gpt2", "sinusoidal", "default"], metavar="INIT")
+    option("--merge-unused", "merge_unused", "train the head rows of tokens the text never uses as one row (same "
+           "training, faster)", "off", action="store_const", const=True)
     option("--prompt", "sample_prompt", "start of the samples printed while training", repr(d.sample_prompt),
            metavar="TEXT")
     p.set_defaults(run=run_train)

@@ -386,7 +386,7 @@ def init_weights_gpt2(model: nn.Module, std: float = 0.02) -> nn.Module:
 
 
 def sinusoidal_positions(context_length: int, emb_dim: int, std: float = 0.02) -> torch.Tensor:
-    """The original Transformer's position signals (Vaswani et al., 2017), scaled to standard deviation ``std``.
+    """The original Transformer's position signals (Vaswani et al., 2017), scaled to about standard deviation ``std``.
 
     Row ``p`` holds ``sin(p / 10000^(2i/d))`` and ``cos(...)`` for ``i = 0 .. d/2 - 1``: (context_length, emb_dim).
     Between neighbouring positions every sin/cos pair turns by the same angle, so "the position just before

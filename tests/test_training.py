@@ -317,7 +317,7 @@ def test_sinusoidal_positions_turn_by_the_same_angle_from_one_position_to_the_ne
 
     table = sinusoidal_positions(64, 32)
     assert table.shape == (64, 32)
-    assert float(table.std()) == pytest.approx(0.02, rel=0.1)
+    assert float(table.std()) == pytest.approx(0.02, rel=0.2)  # as small as GPT-2's random start
     pairs = torch.view_as_complex(table.view(64, 16, 2).flip(-1).contiguous())  # cos + i sin per frequency
     turn = pairs[1:] / pairs[:-1]  # (63, 16): the same rotation between any two neighbours
     assert torch.allclose(turn, turn[:1].expand_as(turn), atol=1e-4)
