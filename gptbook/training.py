@@ -943,9 +943,11 @@ class Trainer:
         """Run the corpus probes (``gptbook.probes``) when training on the bundled corpus; keep them in the history."""
         if not self.config.probes or self.config.data not in (None, "bundled"):
             return
-        from .probes import format_probes, run_probes
+        from .probes import format_probes, induction_accuracy, run_probes
 
         accuracies = run_probes(self.model, n_stories=self.config.probe_stories, tokenizer=None)
+        # in-context copying of random corpus tokens (second copy): the skill of an induction head
+        accuracies["induction"] = induction_accuracy(self.model)["second"]
         self.history["val_probes"].append({"step": self.step, **accuracies})
         self.log(f"step {self.step:5d} | probes: {format_probes(accuracies)}")
 

@@ -112,3 +112,16 @@ def test_induction_probe_rewards_copying_from_the_first_copy_only():
 def test_bad_story_count_is_a_clear_error():
     with pytest.raises(ValueError, match="n_stories"):
         probe_sites(0)
+
+
+def test_a_trainer_run_on_the_stories_records_every_probe_and_induction_at_each_evaluation(tmp_path):
+    from gptbook.training import TrainConfig, Trainer
+
+    config = TrainConfig(model_overrides={"emb_dim": 32, "n_layers": 1, "n_heads": 2, "context_length": 32},
+                         out_dir=str(tmp_path / "run"), batch_size=2, max_length=32, max_steps=4, eval_every=2,
+                         eval_batches=1, save_every=100, sample_tokens=3, probe_stories=2)
+    history = Trainer(config, log=lambda message: None).fit()
+    assert [row["step"] for row in history["val_probes"]] == history["val_steps"] == [2, 4]
+    for row in history["val_probes"]:
+        assert set(row) == {"step", *PROBES, "induction"}
+        assert all(0.0 <= row[name] <= 1.0 for name in (*PROBES, "induction"))
