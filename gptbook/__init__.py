@@ -43,7 +43,7 @@ from .training import (
     TrainConfig, Trainer, calc_loss_batch, calc_loss_loader, evaluate_model, generate_and_print_sample,
     perplexity, plot_losses, train_model_simple,
 )
-from .checkpoint import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
+from .loading.checkpoint import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
 from .course_model import course_model_info, load_course_model
 from .probes import run_probes
 from .exercises import check, hint, progress, solution
