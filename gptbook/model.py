@@ -101,11 +101,14 @@ class GPTModel(nn.Module):
         in_idx: torch.Tensor,
         kv_cache: Optional[KVCache] = None,
         return_attention: bool = False,
+        residuals: Optional[list[torch.Tensor]] = None,
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """What the output head reads: the final-normalised hidden states, (b, T) IDs -> (b, T, emb_dim).
 
         ``forward`` is ``out_head(hidden_states(...))``; the chunked loss, the probes and the logit lens start
-        from here too. ``kv_cache`` and ``return_attention`` work as in ``forward``.
+        from here too. ``kv_cache`` and ``return_attention`` work as in ``forward``. Give a list as ``residuals``
+        to collect the residual stream on the way, each (b, T, emb_dim) before the final norm: after the
+        embeddings, then after every block (the logit lens reads those through ``final_norm`` and ``out_head``).
         """
         if in_idx.dim() != 2:
             raise ValueError(
@@ -125,6 +128,8 @@ class GPTModel(nn.Module):
         tok_embeds = self._embed_tokens(in_idx)  # (b, T, emb_dim)
         pos_embeds = self.pos_emb(torch.arange(start, start + seq_len, device=in_idx.device))  # (T, emb_dim)
         x = self.drop_emb(tok_embeds + pos_embeds)  # broadcast over the batch: (b, T, emb_dim)
+        if residuals is not None:
+            residuals.append(x)
 
         attentions = []
         for i, block in enumerate(self.trf_blocks):
@@ -133,6 +138,8 @@ class GPTModel(nn.Module):
             if return_attention:
                 x, weights = x
                 attentions.append(weights)
+            if residuals is not None:
+                residuals.append(x)
 
         x = self.final_norm(x)  # (b, T, emb_dim)
         return (x, attentions) if return_attention else x

@@ -187,6 +187,24 @@ def test_forward_is_the_head_on_the_hidden_states(mini_model):
     assert len(with_weights) == mini_model.cfg["n_layers"]
 
 
+def test_the_residual_stream_is_collected_on_the_way(mini_model):
+    """What the logit lens reads: the embeddings, then each block's output; the last one, normalised, is the
+    hidden state the head reads."""
+    ids = torch.randint(0, 50257, (1, 6), generator=torch.Generator().manual_seed(1))
+    streams = []
+    with torch.no_grad():
+        hidden = mini_model.hidden_states(ids, residuals=streams)
+        x = mini_model.tok_emb(ids) + mini_model.pos_emb(torch.arange(6))
+        expected = [x]
+        for block in mini_model.trf_blocks:
+            x = block(x)
+            expected.append(x)
+    assert len(streams) == mini_model.cfg["n_layers"] + 1
+    for got, want in zip(streams, expected):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(mini_model.final_norm(streams[-1]), hidden, rtol=0, atol=0)
+
+
 def test_the_layers_that_end_a_residual_branch_are_marked_by_module(mini_model):
     """GPT-2's scaled initialisation finds these by the mark, not by their names."""
     from gptbook.layers import is_residual_output
