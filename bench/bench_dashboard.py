@@ -18,7 +18,6 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import matplotlib
 
@@ -26,15 +25,9 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
+from gptbook._shared import cpu_name  # noqa: E402
 from gptbook.dashboard import TrainingDashboard  # noqa: E402
 from gptbook.training import TrainConfig, Trainer  # noqa: E402
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def one_run(steps: int, with_dashboard: bool, folder: str, draw: bool = True) -> tuple[float, float, int]:

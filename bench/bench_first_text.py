@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -25,22 +24,14 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from gptbook._shared import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "07_generating_text.ipynb"
 FIRST_CLICK = (
     "from gptbook import generate as _g, text_to_token_ids as _t\n"
     "_ = _g(course_model, _t('Once upon a time', tokenizer), max_new_tokens=30, temperature=0.8, top_k=40, seed=1)"
 )
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def one_run() -> tuple[float, float]:

@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import copy
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -42,20 +41,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
+from gptbook._shared import cpu_name  # noqa: E402
 from gptbook import GPT_CONFIG_124M, GPTModel, generate  # noqa: E402
 from gptbook.prepack import (  # noqa: E402
     FP32_KERNELS, fp32_kernel, prepacked_bytes, prepacked_linears, prepacking_available)
-
-
-def cpu_name() -> str:
-    """The CPU's model name as the operating system reports it."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def best_of(fn, repeats: int) -> float:

@@ -13,7 +13,8 @@ strings and docstrings are left alone. The mutated module is written into a copy
 (the working tree is never touched) and only the fast library tests of that module run there
 (no notebooks, no browser), stopping at the first failure. A mutant that no test kills is printed
 with its line: either a test is missing, or the mutant is equivalent (same behaviour).
-Keep the surviving count at zero for attention, generation, model, layers, weights and the loss.
+Keep the surviving count at zero for attention, generation, model, layers, the loading of GPT-2 weights
+(loading/hf_gpt2, loading/state) and the loss.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ MODULES = {
     "generation": (["tests/test_generation.py"], None),
     "model": (["tests/test_model.py", "tests/test_generation.py"], None),
     "layers": (["tests/test_model.py"], None),
-    "weights": (["tests/test_weights.py"], None),
+    "loading/hf_gpt2": (["tests/test_weights.py"], None),  # was weights.py
+    "loading/state": (["tests/test_weights.py", "tests/test_loading.py", "tests/test_checkpoint.py"], None),
     "training": (["tests/test_training.py", "tests/test_ddp.py"],  # the loss and the DDP mean only
                  {"forward", "backward", "chunked_cross_entropy", "hidden_states", "model_loss", "_all_reduce_mean"}),
 }
@@ -46,8 +48,8 @@ TEST_SELECTION = {"training": ["-k", "loss or chunk or several or ddp_steps"]}
 
 #: The six bugs the fast library tests alone must catch: (module, text, replacement, what it breaks, tests).
 PLANTED = [
-    ("attention", "torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1)",
-     "torch.ones(context_length, context_length, dtype=torch.bool), diagonal=2)", "a broken causal mask",
+    ("attention", "torch.ones(context_length, context_length, dtype=torch.bool, device=device), diagonal=1)",
+     "torch.ones(context_length, context_length, dtype=torch.bool, device=device), diagonal=2)", "a broken causal mask",
      ["tests/test_model.py"]),
     ("attention", "mask = self.mask[n_keys - num_tokens:n_keys, :n_keys]", "mask = self.mask[:num_tokens, :n_keys]",
      "a broken cache (new tokens masked as if they came first)", ["tests/test_generation.py", "-k", "cache"]),
@@ -57,7 +59,7 @@ PLANTED = [
     ("training", "grad_w.addmm_(probs.T, h.float(), alpha=1.0 / n)", "grad_w.addmm_(probs.T, h.float(), alpha=1.0 / len(t))",
      "a broken loss gradient (the weight's gradient averaged per chunk)",
      ["tests/test_training.py", "-k", "chunk or several"]),
-    ("weights", 'sd[ours + "norm1.scale"], sd[ours + "norm1.shift"] = get(h + "ln_1.weight"), get(h + "ln_1.bias")',
+    ("loading/hf_gpt2", 'sd[ours + "norm1.scale"], sd[ours + "norm1.shift"] = get(h + "ln_1.weight"), get(h + "ln_1.bias")',
      'sd[ours + "norm1.scale"], sd[ours + "norm1.shift"] = get(h + "ln_2.weight"), get(h + "ln_1.bias")',
      "a broken weight mapping (ln_2 loaded into norm1)", ["tests/test_weights.py", "-k", "logits"]),
     ("training", "return float(t.item()) / self.world_size", "return float(t.item())", "a broken DDP mean",
@@ -93,11 +95,10 @@ EQUIVALENT = {
         _LAST_DIM,
     ("attention", "elif num_tokens == 1:  # one new token: it may see every cached key", "1 -> 2", 1):
         "one new token then takes the masked branch, whose mask row hides no cached key: the same result",
-    ("weights", "n = module.mask.shape[0]", "0 -> 1", 1): "the causal mask is square",
     ("training", "probs = log_probs.clamp_(min=-70.0).exp_()", "70.0 -> 140.0", 1):
         "a lower floor for the probabilities: below e^-70 they change the gradient by < 1e-25 either way; "
         "only the speed differs (denormal floats)",
-    ("weights", "if dtype is not None or device is not None:", "IsNot -> Is", 2):
+    ("model", "if dtype is not None or device is not None:", "IsNot -> Is", 2):
         "with device None and dtype None, model.to() changes nothing",
 }
 

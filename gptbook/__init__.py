@@ -22,6 +22,11 @@ Modules, in the order the course teaches them:
     weights     loading OpenAI's GPT-2 weights                                notebook 09
     exercises   check("04.1", answer): exercises that check themselves     every notebook
 
+The rooms beside the core (ARCHITECTURE.md has the map): ``gptbook.exercises`` (the checker and one catalogue per
+notebook), ``gptbook.ui`` (widgets and plots), ``gptbook.loading`` (checkpoints, GPT-2 weights, which model a name
+means), and the training modules above. Small shared rules (``eval_mode``, the cache folder, ...) are in
+``gptbook._shared``.
+
 Command line: ``gptbook train`` and ``gptbook generate`` (also ``python -m gptbook ...``), in ``gptbook.cli``.
 
 ``gptbook.viz`` (matplotlib) and ``gptbook.widgets`` (ipywidgets) are imported on their own, and so are
@@ -43,7 +48,7 @@ from .training import (
     TrainConfig, Trainer, calc_loss_batch, calc_loss_loader, evaluate_model, generate_and_print_sample,
     perplexity, plot_losses, train_model_simple,
 )
-from .checkpoint import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
+from .loading.checkpoint import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
 from .course_model import course_model_info, load_course_model
 from .probes import run_probes
 from .exercises import check, hint, progress, solution

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import Dropout
+from .layers import Dropout, mark_residual_output
 
 
 class LayerKVCache:
@@ -104,10 +104,16 @@ class MultiHeadAttention(nn.Module):
         self.dropout = Dropout(dropout)
         # True above the diagonal = "this key lies in the future of this query": hidden.
         # persistent=False keeps the mask out of state_dict() and so out of every checkpoint.
-        self.register_buffer(
-            "mask", torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), diagonal=1),
-            persistent=False,
-        )
+        self.register_buffer("mask", self._causal_mask(context_length), persistent=False)
+        mark_residual_output(self.out_proj)  # it ends a residual branch (GPT-2 scales its initial weights)
+
+    @staticmethod
+    def _causal_mask(context_length: int, device: Optional[torch.device] = None) -> torch.Tensor:
+        return torch.triu(torch.ones(context_length, context_length, dtype=torch.bool, device=device), diagonal=1)
+
+    def reset_mask(self) -> None:
+        """Build the causal mask again (after ``to_empty``, which leaves buffers uninitialised)."""
+        self.mask = self._causal_mask(self.context_length, device=self.mask.device)
 
     def forward(
         self,

@@ -230,7 +230,7 @@ def resolve_device(name: str) -> "torch.device":
     """The ``torch.device`` for ``--device NAME``; ``UsageError`` when this machine has no such device."""
     import torch
 
-    from .training import choose_device
+    from ._shared import choose_device
 
     if name == "auto":
         return choose_device("auto")
@@ -285,7 +285,7 @@ def train_config_from_args(args: argparse.Namespace) -> "TrainConfig":
 
 def _check_train(config: "TrainConfig", args: argparse.Namespace) -> None:
     """Everything that can be checked before training starts; ``UsageError`` names what to change."""
-    from .checkpoint import META_FILE, CheckpointError, load_checkpoint_metadata
+    from .loading.checkpoint import META_FILE, CheckpointError, load_checkpoint_metadata
     from .config import get_config, validate_config
 
     given = vars(args)
@@ -330,7 +330,7 @@ def _check_train(config: "TrainConfig", args: argparse.Namespace) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """``gptbook train``: check every option, then train; returns the exit status."""
-    from .checkpoint import META_FILE, load_checkpoint_metadata
+    from .loading.checkpoint import META_FILE, load_checkpoint_metadata
     from .training import Trainer, perplexity
 
     config = train_config_from_args(args)
@@ -359,34 +359,24 @@ def run_train(args: argparse.Namespace) -> int:
 # gptbook generate
 # ---------------------------------------------------------------------------------------------
 
-def _looks_like_path(text: str) -> bool:
-    return "/" in text or "\\" in text or os.sep in text or text.startswith((".", "~")) or Path(text).is_absolute()
-
-
 def load_model(source: str, device: "torch.device") -> "torch.nn.Module":
     """The model ``generate`` names, in eval mode on ``device``: a gptbook checkpoint folder, a Hugging
-    Face GPT-2 folder, or a hub id (``hf:ORG/NAME`` for one with a slash). ``UsageError`` otherwise."""
-    from .checkpoint import META_FILE, load_checkpoint
+    Face GPT-2 folder, or a hub id (``hf:ORG/NAME`` for one with a slash; the rule is
+    ``gptbook.loading.source.locate_model``). ``UsageError`` otherwise."""
+    from .loading.checkpoint import load_checkpoint
+    from .loading.source import locate_model
     from .model import GPTModel
 
-    hub_id = source[3:] if source.startswith("hf:") else None
-    path = Path(source).expanduser()
-    if hub_id is None and path.is_dir():
-        if not (path / META_FILE).is_file() and not (path / "config.json").is_file():
-            raise UsageError(f"{source!r} is a folder but holds no model: neither a gptbook checkpoint ({META_FILE}) "
-                             "nor GPT-2 weights (config.json + model.safetensors)")
-    elif hub_id is None and path.exists():
-        hint = f": give its folder, {str(path.parent)!r}" if path.name in (META_FILE, "config.json") else ""
-        raise UsageError(f"{source!r} is a file, not a checkpoint folder{hint}")
-    elif hub_id is None and _looks_like_path(source):
-        maybe_hub_id = source.count("/") == 1 and not source.startswith((".", "~", "/"))
-        hint = f"; if you meant the Hugging Face model {source!r}, write hf:{source}" if maybe_hub_id else ""
-        raise UsageError(f"no such checkpoint folder: {source!r} (the current folder is {os.getcwd()!r}){hint}")
     try:
-        if hub_id is None and (path / META_FILE).is_file():
-            model = load_checkpoint(path, device=device)
+        where = locate_model(source, slash_hub_ids=False)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if where.kind == "checkpoint":
+            model = load_checkpoint(where.where, device=device)
         else:
-            model = GPTModel.from_pretrained(hub_id or source, device=device)
+            model = GPTModel.from_pretrained(where.where if where.kind == "hf-folder" else f"hf:{where.where}",
+                                             device=device)
     except (ValueError, OSError) as exc:  # CheckpointError is a ValueError; so are the hub's errors
         raise UsageError(f"cannot load {source!r}: {exc}") from None
     return model.to(device).eval()

@@ -47,7 +47,8 @@ from typing import Any, Callable, Optional
 import ipywidgets as W
 from matplotlib.figure import Figure
 
-from .widgets import _ERROR_STYLE, _with_classes, figure_to_png
+from ._shared import eval_mode
+from .ui.base import _ERROR_STYLE, _with_classes, figure_to_png
 
 _PROBE_COLORS = {"counting": "#1f77b4", "count_recall": "#ff7f0e", "weekday_order": "#2ca02c",
                  "name_copying": "#d62728"}
@@ -321,15 +322,11 @@ class TrainingDashboard(W.VBox):
         from .generation import generate
         from .tokenizer import EOT_ID, get_tokenizer, text_to_token_ids, token_ids_to_text
 
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             tokenizer = get_tokenizer()
             idx = text_to_token_ids(self.sample_prompt, tokenizer).to(next(model.parameters()).device)
             out = generate(model, idx, self.sample_tokens, temperature=0.8, top_k=40, eos_id=EOT_ID, seed=123)
             return token_ids_to_text(out[0], tokenizer)
-        finally:
-            model.train(was_training)
 
     def _run_probes(self, model: Any) -> Optional[dict]:
         from .probes import run_probes

@@ -48,6 +48,21 @@ class GELU(nn.Module):
         return 0.5 * x * (1 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3))))
 
 
+RESIDUAL_OUTPUT = "residual_output"  # the attribute that marks a layer ending a residual branch
+
+
+def mark_residual_output(layer: nn.Module) -> nn.Module:
+    """Mark ``layer`` as the projection that ends a residual branch (attention's ``out_proj``, the feed-forward's
+    last layer): GPT-2 initialises those with a standard deviation scaled by 1/√(2·n_layers)."""
+    setattr(layer, RESIDUAL_OUTPUT, True)
+    return layer
+
+
+def is_residual_output(layer: nn.Module) -> bool:
+    """Whether ``layer`` ends a residual branch (see ``mark_residual_output``); found by module, not by name."""
+    return getattr(layer, RESIDUAL_OUTPUT, False) is True
+
+
 class FeedForward(nn.Module):
     """Two linear layers with a GELU between them; the hidden layer is 4× wider than ``emb_dim``.
 
@@ -61,6 +76,7 @@ class FeedForward(nn.Module):
             GELU(),
             nn.Linear(4 * cfg["emb_dim"], cfg["emb_dim"]),
         )
+        mark_residual_output(self.layers[2])  # it ends a residual branch (GPT-2 scales its initial weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (b, T, emb_dim) -> (b, T, 4*emb_dim) -> (b, T, emb_dim)

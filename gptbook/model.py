@@ -90,6 +90,26 @@ class GPTModel(nn.Module):
         With ``return_attention=True`` also return a list with each layer's attention weights,
         each of shape (b, n_heads, T, T + tokens already cached).
         """
+        x = self.hidden_states(in_idx, kv_cache=kv_cache, return_attention=return_attention)
+        if return_attention:
+            x, attentions = x
+        logits = self.out_head(x)  # (b, T, vocab_size)
+        return (logits, attentions) if return_attention else logits
+
+    def hidden_states(
+        self,
+        in_idx: torch.Tensor,
+        kv_cache: Optional[KVCache] = None,
+        return_attention: bool = False,
+        residuals: Optional[list[torch.Tensor]] = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """What the output head reads: the final-normalised hidden states, (b, T) IDs -> (b, T, emb_dim).
+
+        ``forward`` is ``out_head(hidden_states(...))``; the chunked loss, the probes and the logit lens start
+        from here too. ``kv_cache`` and ``return_attention`` work as in ``forward``. Give a list as ``residuals``
+        to collect the residual stream on the way, each (b, T, emb_dim) before the final norm: after the
+        embeddings, then after every block (the logit lens reads those through ``final_norm`` and ``out_head``).
+        """
         if in_idx.dim() != 2:
             raise ValueError(
                 f"GPTModel expects token IDs of shape (batch, num_tokens), got shape {tuple(in_idx.shape)}; "
@@ -105,13 +125,11 @@ class GPTModel(nn.Module):
                 f"{self.cfg['context_length']}; crop it to the last {self.cfg['context_length']} tokens, "
                 f"e.g. idx[:, -{self.cfg['context_length']}:]"
             )
-        lo, hi = int(in_idx.min()), int(in_idx.max())
-        if lo < 0 or hi >= self.cfg["vocab_size"]:
-            raise ValueError(f"token IDs must lie in [0, {self.cfg['vocab_size'] - 1}], got values from {lo} to {hi}")
-
-        tok_embeds = self.tok_emb(in_idx)  # (b, T, emb_dim)
+        tok_embeds = self._embed_tokens(in_idx)  # (b, T, emb_dim)
         pos_embeds = self.pos_emb(torch.arange(start, start + seq_len, device=in_idx.device))  # (T, emb_dim)
         x = self.drop_emb(tok_embeds + pos_embeds)  # broadcast over the batch: (b, T, emb_dim)
+        if residuals is not None:
+            residuals.append(x)
 
         attentions = []
         for i, block in enumerate(self.trf_blocks):
@@ -120,10 +138,23 @@ class GPTModel(nn.Module):
             if return_attention:
                 x, weights = x
                 attentions.append(weights)
+            if residuals is not None:
+                residuals.append(x)
 
-        x = self.final_norm(x)
-        logits = self.out_head(x)  # (b, T, vocab_size)
-        return (logits, attentions) if return_attention else logits
+        x = self.final_norm(x)  # (b, T, emb_dim)
+        return (x, attentions) if return_attention else x
+
+    def _embed_tokens(self, in_idx: torch.Tensor) -> torch.Tensor:
+        """The token embeddings; an ID outside the vocabulary is a ValueError that says the allowed range.
+
+        The range is checked only when the lookup fails (the CPU raises IndexError), never on every call:
+        reading the IDs' minimum on the host would make a GPU wait for every forward pass.
+        """
+        try:
+            return self.tok_emb(in_idx)
+        except IndexError:
+            lo, hi = int(in_idx.min()), int(in_idx.max())
+            raise ValueError(f"token IDs must lie in [0, {self.cfg['vocab_size'] - 1}], got values from {lo} to {hi}") from None
 
     def new_kv_cache(self) -> KVCache:
         """An empty key/value cache for this model (room for ``context_length`` tokens)."""
@@ -141,8 +172,21 @@ class GPTModel(nn.Module):
         ``name_or_path`` is a local folder holding ``config.json`` and ``model.safetensors``, or a
         model id such as ``"gpt2"`` or ``"gpt2-medium"`` (downloaded with ``huggingface_hub``,
         which needs a network the first time). The model comes back in eval mode.
-        See ``gptbook.weights.load_gpt2_checkpoint`` for the details.
+        How the names map: ``gptbook.loading.hf_gpt2``.
         """
-        from .weights import load_gpt2_checkpoint
+        from .loading.hf_gpt2 import read_hf_gpt2
+        from .loading.state import load_state_dict_checked
 
-        return load_gpt2_checkpoint(name_or_path, dtype=dtype, device=device)
+        cfg, state = read_hf_gpt2(name_or_path)
+        with torch.device("meta"):
+            model = cls(cfg)  # no memory, no random initialisation: every weight is loaded below
+        model = model.to_empty(device="cpu")
+        for module in model.modules():  # to_empty leaves buffers empty too: rebuild the causal masks
+            if isinstance(module, MultiHeadAttention):
+                module.reset_mask()
+        if cfg["tie_weights"]:
+            model.out_head.weight = model.tok_emb.weight
+        load_state_dict_checked(model, state)
+        if dtype is not None or device is not None:
+            model = model.to(device=device, dtype=dtype)
+        return model.eval()

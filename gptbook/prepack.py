@@ -31,7 +31,9 @@ The model's parameters, state dict and checkpoints stay exactly as they were, an
 gets its own ``forward`` back when the block ends. Packed copies are kept (weakly tied to their
 modules) and remade when a weight changes in place, even inside the block (changes made through
 ``p.data`` bypass PyTorch's version counters and go unseen: change the parameter itself, under
-``torch.no_grad()``). Wherever the fast path does not apply (a GPU, gradients or dropout on,
+``torch.no_grad()``). The fast path belongs to the thread that opened the block: another thread that calls the
+model meanwhile (the kernel, while a widget's generator is open in a background thread) runs the ordinary
+``forward``, whatever the block does. Wherever the fast path does not apply (a GPU, gradients or dropout on,
 attention weights requested, another dtype, modules of other classes, such as a learner's own
 block) each module runs its ordinary ``forward``. Results equal the ordinary ones up to rounding
 (another summation order): in float32 the greedy tokens are the same unless two logits tie to
@@ -42,7 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import platform
+import threading
 import weakref
 from typing import Callable, Iterator, Optional
 
@@ -50,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._shared import cpu_vendor
 from .attention import LayerKVCache, MultiHeadAttention
 from .layers import GELU, FeedForward, LayerNorm
 from .model import TransformerBlock
@@ -57,6 +60,7 @@ from .model import TransformerBlock
 # module -> (versions of the tensors it was packed from, kernel, weight for the kernel, bias,
 #            bytes of the copies made for it)
 _PACKED: "weakref.WeakKeyDictionary[nn.Module, tuple]" = weakref.WeakKeyDictionary()
+_PATCHING = threading.Lock()  # one thread at a time installs or removes fast forwards
 
 FP32_KERNELS = ("onednn", "mkl")
 
@@ -80,19 +84,6 @@ def prepacking_available() -> bool:
         return False
 
 
-def _cpu_vendor() -> str:
-    """The x86 CPU's vendor string ("GenuineIntel", "AuthenticAMD"), or "" where unknown."""
-    try:
-        with open("/proc/cpuinfo") as info:  # Linux
-            for line in info:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    processor = platform.processor()  # Windows: "AMD64 Family 25 Model 17 Stepping 1, AuthenticAMD"
-    return next((v for v in ("GenuineIntel", "AuthenticAMD") if v in processor), "")
-
-
 @functools.lru_cache(maxsize=None)
 def fp32_kernel() -> str:
     """The kernel float32 linear layers use inside ``prepacked_linears``: "onednn" or "mkl".
@@ -104,7 +95,7 @@ def fp32_kernel() -> str:
     and needs no copy, so "mkl" (PyTorch's ordinary ``F.linear``), as on every other CPU.
     """
     capability = torch.backends.cpu.get_cpu_capability()  # "AVX512", "AVX2", "DEFAULT", ...
-    amd = _cpu_vendor() == "AuthenticAMD" and capability.startswith("AVX")
+    amd = cpu_vendor() == "AuthenticAMD" and capability.startswith("AVX")
     return "onednn" if amd and _onednn_linear_available() else "mkl"
 
 
@@ -187,16 +178,18 @@ def _packed_linear(owner: nn.Module, layers: list[nn.Linear], kernel: str, gelu:
     return apply
 
 
-def _fast(x: torch.Tensor, dtype: torch.dtype) -> bool:
-    """True when ``x`` can take the fast path: inference on a CPU, in the dtype the model was packed for."""
-    return x.dtype == dtype and x.device.type == "cpu" and not torch.is_grad_enabled()
+def _fast(x: torch.Tensor, dtype: torch.dtype, owner: int) -> bool:
+    """True when ``x`` can take the fast path: inference on a CPU, in the dtype the model was packed for, in the
+    thread that opened the ``prepacked_linears`` block (``owner``)."""
+    return (x.dtype == dtype and x.device.type == "cpu" and not torch.is_grad_enabled()
+            and threading.get_ident() == owner)
 
 
-def _linear_forward(layer: nn.Linear, kernel: str, dtype: torch.dtype) -> Callable:
+def _linear_forward(layer: nn.Linear, kernel: str, dtype: torch.dtype, owner: int) -> Callable:
     packed = _packed_linear(layer, [layer], kernel)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        if not _fast(x, dtype):
+        if not _fast(x, dtype, owner):
             return F.linear(x, layer.weight, layer.bias)
         out = packed(x.reshape(-1, x.shape[-1]))  # (b*T, out_features): the kernels want a matrix
         return out.view(*x.shape[:-1], out.shape[-1])
@@ -218,7 +211,7 @@ def _is_plain_block(block: nn.Module) -> bool:
     )
 
 
-def _block_forward(block: nn.Module, kernel: str, dtype: torch.dtype) -> Callable:
+def _block_forward(block: nn.Module, kernel: str, dtype: torch.dtype, owner: int) -> Callable:
     """``TransformerBlock.forward`` for inference in one function: the same computation with fused
     products and no module calls in between (the readable version is in model.py and attention.py)."""
     att, ff, norm1, norm2 = block.att, block.ff, block.norm1, block.norm2
@@ -230,7 +223,7 @@ def _block_forward(block: nn.Module, kernel: str, dtype: torch.dtype) -> Callabl
     ordinary = type(block).forward
 
     def forward(x: torch.Tensor, kv_cache: Optional[LayerKVCache] = None, return_attention: bool = False):
-        if return_attention or block.training or not _fast(x, dtype):
+        if return_attention or block.training or not _fast(x, dtype, owner):
             return ordinary(block, x, kv_cache=kv_cache, return_attention=return_attention)
         b, T, emb = x.shape
         h = F.layer_norm(x, (emb,), norm1.scale, norm1.shift, norm1.eps).view(b * T, emb)
@@ -281,26 +274,32 @@ def prepacked_linears(model: nn.Module, fp32: Optional[str] = None) -> Iterator[
     if fp32 is not None and fp32 not in FP32_KERNELS:
         raise ValueError(f"fp32 must be one of {FP32_KERNELS} or None, got {fp32!r}")
     kernel = "onednn" if dtype == torch.bfloat16 else (fp32 or fp32_kernel())
+    owner = threading.get_ident()
     patches: dict[nn.Module, Callable] = {}
     try:
         covered = set()  # linear layers inside blocks that run the fast block forward
         for module in model.modules():
             if _is_plain_block(module):
-                patches[module] = _block_forward(module, kernel, dtype)
+                patches[module] = _block_forward(module, kernel, dtype, owner)
                 covered.update(m for m in module.modules() if isinstance(m, nn.Linear))
         for layer in model.modules():
             if type(layer) is nn.Linear and layer not in covered:  # not a learner's subclass
-                patches[layer] = _linear_forward(layer, kernel, dtype)
+                patches[layer] = _linear_forward(layer, kernel, dtype, owner)
     except RuntimeError:  # oneDNN refused (an unusual build): run the model as it is
         yield model
         return
-    for module, forward in patches.items():
-        module.forward = forward  # an instance attribute shadows the class's forward
+    with _PATCHING:
+        if any("forward" in vars(m) for m in model.modules()):  # another thread got there first
+            patches = {}
+        for module, forward in patches.items():
+            module.forward = forward  # an instance attribute shadows the class's forward
     try:
         yield model
     finally:
-        for module in patches:
-            vars(module).pop("forward", None)
+        with _PATCHING:
+            for module, forward in patches.items():
+                if vars(module).get("forward") is forward:  # only our own
+                    del module.forward
 
 
 def prepacked_bytes(model: nn.Module) -> int:

@@ -57,6 +57,7 @@ def snapshot(folder: Path) -> dict:
 # What works
 # ---------------------------------------------------------------------------------------------
 
+@pytest.mark.slow  # trains and resumes a model
 def test_train_resume_and_generate_in_process(tmp_path, capsys):
     out = tmp_path / "run"
     data = story_file(tmp_path)
@@ -126,11 +127,12 @@ def test_generate_from_a_hugging_face_folder(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("Hello")
 
 
+@pytest.mark.slow  # starts Python processes
 def test_entry_points_gptbook_and_python_dash_m(tmp_path, tiny_run):
-    """`python -m gptbook`, the older `python -m gptbook.train`, and the `gptbook` console script all run."""
+    """`python -m gptbook train`, `python -m gptbook generate` and the `gptbook` console script all run."""
     out = tmp_path / "run"
     data = story_file(tmp_path)
-    run = subprocess.run([sys.executable, "-m", "gptbook.train", *TINY_ARGS, "--data", str(data), "--out", str(out),
+    run = subprocess.run([sys.executable, "-m", "gptbook", "train", *TINY_ARGS, "--data", str(data), "--out", str(out),
                           "--steps", "1", "--eval-every", "1"], capture_output=True, text=True, env=_env(),
                          cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stderr
@@ -290,6 +292,7 @@ def test_an_existing_checkpoint_is_kept_unless_resume_or_overwrite(tmp_path, mon
     assert load_checkpoint_metadata(tmp_path / "run")["step"] == 1
 
 
+@pytest.mark.slow  # starts Python processes
 def test_errors_through_the_real_command_have_no_traceback(tmp_path):
     """The same checks seen from a shell: exit status 2, one line on stderr, no traceback, nothing written."""
     cases = [

@@ -64,6 +64,7 @@ def test_a_live_run_shows_losses_sample_probes_and_status_while_it_trains(tmp_pa
     assert dashboard.stop_button.disabled  # nothing left to stop
 
 
+@pytest.mark.slow  # trains in a background thread for seconds
 def test_stop_button_ends_training_cleanly_and_keeps_the_model(tmp_path):
     dashboard = TrainingDashboard(live=True, redraw_seconds=0.0)
     trainer = Trainer(config(tmp_path, max_steps=10_000, eval_every=1000), dashboard=dashboard)
@@ -85,6 +86,7 @@ def test_stop_button_ends_training_cleanly_and_keeps_the_model(tmp_path):
     assert again.data["steps"][-3:] == [trainer.step, trainer.step + 1, trainer.step + 2]
 
 
+@pytest.mark.slow  # trains in a background thread for seconds
 def test_starting_a_new_run_stops_the_one_still_training(tmp_path):
     first = TrainingDashboard(live=True)
     Trainer(config(tmp_path / "a", max_steps=10_000, eval_every=1000), dashboard=first).fit()
@@ -141,6 +143,7 @@ def test_reference_lines_include_the_unigram_entropy():
     assert all(math.isfinite(v) for v in refs.values())
 
 
+@pytest.mark.slow  # trains in a background thread for seconds
 def test_a_background_run_leaves_the_notebooks_random_numbers_alone(tmp_path):
     """A cell that seeds torch's global generator draws the same numbers while a dashboard trains meanwhile
     (notebook 08 seeds and builds a model while its dashboard still trains), and the run's losses are

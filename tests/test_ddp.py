@@ -14,11 +14,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # torchrun: two Python processes per test
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_ARGS = ["--set", "emb_dim=32", "--set", "n_layers=2", "--set", "n_heads=2", "--set", "context_length=32",
              "--batch-size", "4", "--eval-batches", "2", "--log-every", "2", "--lr", "3e-3", "--warmup-steps", "2"]
 #: How a learner starts training (after ``torchrun --nproc_per_node 2``): change it here only.
-TRAIN_MODULE = ["-m", "gptbook.train"]
+TRAIN_MODULE = ["-m", "gptbook", "train"]
 
 
 def story_file(tmp_path):

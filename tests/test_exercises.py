@@ -14,9 +14,9 @@ from torch import nn
 
 import gptbook
 from gptbook import FeedForward, LayerNorm, MultiHeadAttention, TransformerBlock, hint, progress, solution
-from gptbook.exercises import exercises
+from gptbook.exercises import all_exercises
 
-EXERCISES = exercises()
+EXERCISES = all_exercises()
 ALL = list(EXERCISES.values())
 MISTAKES = [(ex.id, m) for ex in ALL for m in ex.mistakes if m.answer is not None]
 WRONG = [(ex.id, w) for ex in ALL for w in ex.wrong_answers]
@@ -161,6 +161,22 @@ def test_the_check_restores_the_learners_random_state_and_threads():
     torch.manual_seed(7)
     assert check("06.1", EXERCISES["06.1"].reference).passed  # its training-mode cases seed dropout
     assert torch.equal(torch.rand(3), want) and torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize("exercise_id", ["07.1", "07.3", "08.1"])
+def test_a_wrong_answer_that_changes_the_models_weights_cannot_poison_a_later_check(exercise_id):
+    """The cases hand learner code a model: every case must build its own, so a wrong answer that zeroes the
+    weights it was given (a stray in-place update, an optimizer step) leaves the next check's models whole."""
+    ex = EXERCISES[exercise_id]
+
+    def vandal(model, *rest):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.zero_()
+        return ex.reference(model, *rest)
+
+    assert not gptbook.check(exercise_id, vandal).passed
+    assert gptbook.check(exercise_id, ex.reference).passed
 
 
 def test_a_wrong_shape_says_expected_and_got():

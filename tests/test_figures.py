@@ -5,9 +5,12 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # runs images/make_figures.py in a Python process
 def test_figures_match_what_make_figures_writes():
     result = subprocess.run([sys.executable, "images/make_figures.py", "--check"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -157,6 +157,33 @@ def test_top_level_generate_stays_the_function_after_the_command_line_is_importe
     assert gptbook.generate is generate and generate.__module__ == "gptbook.generation"
 
 
+def test_a_context_size_beyond_the_models_is_capped_at_the_models_context(mini_model):
+    """Asking for more context than the model has crops to the model's context (32) instead of failing."""
+    idx = prompt(n=40)
+    assert torch.equal(generate(mini_model, idx, 5, context_size=1000), generate(mini_model, idx, 5))
+    assert torch.equal(generate(mini_model, idx, 5, context_size=1000),
+                       generate_text_simple(mini_model, idx, 5, context_size=32))
+
+
+def test_any_module_that_maps_ids_to_logits_can_generate(mini_model):
+    """A learner's own model without a cache (no new_kv_cache, no cfg) works with the default options."""
+
+    class Plain(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, ids):
+            return self.inner(ids)
+
+    idx = prompt(n=6)
+    mine = generate(Plain(mini_model), idx, 6, context_size=32)
+    assert torch.equal(mine, generate(mini_model, idx, 6))
+    with pytest.raises(ValueError, match="context_size is required"):
+        generate(Plain(mini_model), idx, 6)
+
+
+
 # -- filter_logits -------------------------------------------------------------------------------
 
 def kept(logits):
@@ -202,6 +229,22 @@ def test_sampling_draws_only_from_the_filtered_tokens(mini_model):
                                         return_probs=True):
         assert ((probs > 0).sum(-1) <= 4).all()
         assert (probs.gather(1, token) > 0).all()  # every token drawn had a non-zero probability
+
+
+def test_top_k_of_one_makes_sampling_greedy(mini_model):
+    """top_k=1 is the smallest allowed value: only the most likely token is left to draw."""
+    idx = prompt(batch=2)
+    sampled = generate(mini_model, idx, 10, temperature=1.5, top_k=1, seed=5)
+    assert torch.equal(sampled, generate(mini_model, idx, 10))
+    kept = filter_logits(torch.tensor([[0.5, 2.0, -1.0], [3.0, 1.0, 2.9]]), top_k=1)
+    assert torch.isfinite(kept).tolist() == [[False, True, False], [True, False, False]]
+
+
+def test_top_p_of_one_keeps_every_token_even_the_vanishingly_unlikely():
+    """top_p=1 means no nucleus: even where the cumulative probability rounds to 1 early, nothing is dropped."""
+    logits = torch.tensor([[100.0, 0.0, -100.0, 5.0], [0.0, 0.0, 0.0, 0.0]])
+    assert torch.equal(filter_logits(logits, top_p=1.0), logits)
+    assert torch.isinf(filter_logits(logits, top_p=0.999)).tolist()[0] == [False, True, True, True]
 
 
 # -- the key/value cache -------------------------------------------------------------------------
@@ -250,15 +293,6 @@ def test_overflowing_the_cache_is_a_clear_error(mini_model):
             mini_model(prompt(n=3), kv_cache=cache)
 
 
-def test_top_k_of_one_makes_sampling_greedy(mini_model):
-    """top_k=1 is the smallest allowed value: only the most likely token is left to draw."""
-    idx = prompt(batch=2)
-    sampled = generate(mini_model, idx, 10, temperature=1.5, top_k=1, seed=5)
-    assert torch.equal(sampled, generate(mini_model, idx, 10))
-    kept = filter_logits(torch.tensor([[0.5, 2.0, -1.0], [3.0, 1.0, 2.9]]), top_k=1)
-    assert torch.isfinite(kept).tolist() == [[False, True, False], [True, False, False]]
-
-
 def test_a_one_block_model_generates_the_same_tokens_with_and_without_the_cache():
     """The cache's length comes from its only layer (a learner's n_layers=1 model must not fail)."""
     from gptbook.attention import KVCache
@@ -271,36 +305,3 @@ def test_a_one_block_model_generates_the_same_tokens_with_and_without_the_cache(
     assert cache.length == 4
     idx = prompt(n=6)
     assert torch.equal(generate(model, idx, 8), generate(model, idx, 8, use_cache=False))
-
-
-def test_top_p_of_one_keeps_every_token_even_the_vanishingly_unlikely():
-    """top_p=1 means no nucleus: even where the cumulative probability rounds to 1 early, nothing is dropped."""
-    logits = torch.tensor([[100.0, 0.0, -100.0, 5.0], [0.0, 0.0, 0.0, 0.0]])
-    assert torch.equal(filter_logits(logits, top_p=1.0), logits)
-    assert torch.isinf(filter_logits(logits, top_p=0.999)).tolist()[0] == [False, True, True, True]
-
-
-def test_a_context_size_beyond_the_models_is_capped_at_the_models_context(mini_model):
-    """Asking for more context than the model has crops to the model's context (32) instead of failing."""
-    idx = prompt(n=40)
-    assert torch.equal(generate(mini_model, idx, 5, context_size=1000), generate(mini_model, idx, 5))
-    assert torch.equal(generate(mini_model, idx, 5, context_size=1000),
-                       generate_text_simple(mini_model, idx, 5, context_size=32))
-
-
-def test_any_module_that_maps_ids_to_logits_can_generate(mini_model):
-    """A learner's own model without a cache (no new_kv_cache, no cfg) works with the default options."""
-
-    class Plain(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, ids):
-            return self.inner(ids)
-
-    idx = prompt(n=6)
-    mine = generate(Plain(mini_model), idx, 6, context_size=32)
-    assert torch.equal(mine, generate(mini_model, idx, 6))
-    with pytest.raises(ValueError, match="context_size is required"):
-        generate(Plain(mini_model), idx, 6)

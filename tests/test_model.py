@@ -173,3 +173,43 @@ def test_layer_norm_uses_gpt2s_epsilon_where_it_matters():
     expected = centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + 1e-5)  # biased variance, eps 1e-5
     torch.testing.assert_close(norm(x), expected, atol=1e-6, rtol=1e-5)
     assert not torch.allclose(norm(x), centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + 2e-5), atol=1e-3)
+
+
+# -- one forward pass: hidden states, then the head ----------------------------------------------
+
+def test_forward_is_the_head_on_the_hidden_states(mini_model):
+    ids = torch.randint(0, 50257, (2, 5), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        hidden = mini_model.hidden_states(ids)
+        assert hidden.shape == (2, 5, mini_model.cfg["emb_dim"])
+        torch.testing.assert_close(mini_model.out_head(hidden), mini_model(ids), rtol=0, atol=0)
+        _, with_weights = mini_model.hidden_states(ids, return_attention=True)
+    assert len(with_weights) == mini_model.cfg["n_layers"]
+
+
+def test_the_residual_stream_is_collected_on_the_way(mini_model):
+    """What the logit lens reads: the embeddings, then each block's output; the last one, normalised, is the
+    hidden state the head reads."""
+    ids = torch.randint(0, 50257, (1, 6), generator=torch.Generator().manual_seed(1))
+    streams = []
+    with torch.no_grad():
+        hidden = mini_model.hidden_states(ids, residuals=streams)
+        x = mini_model.tok_emb(ids) + mini_model.pos_emb(torch.arange(6))
+        expected = [x]
+        for block in mini_model.trf_blocks:
+            x = block(x)
+            expected.append(x)
+    assert len(streams) == mini_model.cfg["n_layers"] + 1
+    for got, want in zip(streams, expected):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(mini_model.final_norm(streams[-1]), hidden, rtol=0, atol=0)
+
+
+def test_the_layers_that_end_a_residual_branch_are_marked_by_module(mini_model):
+    """GPT-2's scaled initialisation finds these by the mark, not by their names."""
+    from gptbook.layers import is_residual_output
+
+    marked = sorted(name for name, m in mini_model.named_modules() if is_residual_output(m))
+    n = mini_model.cfg["n_layers"]
+    assert marked == sorted([f"trf_blocks.{i}.att.out_proj" for i in range(n)]
+                            + [f"trf_blocks.{i}.ff.layers.2" for i in range(n)])

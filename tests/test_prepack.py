@@ -172,6 +172,37 @@ def test_training_inside_the_block_takes_the_ordinary_path_with_gradients(dtype)
     assert model.trf_blocks[0].att.W_query.weight.grad is not None
 
 
+def test_another_thread_runs_the_ordinary_forward_while_a_generator_is_open():
+    """A widget keeps a generator (and so the fast path) open in a background thread while the kernel uses the
+    same model: the kernel's calls must take the readable path, and the generator keeps its own."""
+    import threading
+
+    from gptbook import generate_stream
+
+    model = model_in(torch.float32)
+    calls = []
+    model.trf_blocks[0].att.register_forward_hook(lambda *_: calls.append(threading.get_ident()))
+    stream = generate_stream(model, ids(4), max_new_tokens=5)
+    next(stream)  # the fast path is now installed, owned by this thread
+    assert calls == []  # the generator's own steps do not go through the readable attention
+    other = {}
+
+    def elsewhere():
+        with torch.no_grad():
+            other["logits"] = model(ids())
+        other["thread"] = threading.get_ident()
+
+    worker = threading.Thread(target=elsewhere)
+    worker.start()
+    worker.join()
+    assert calls == [other["thread"]]  # the readable forward ran, in the other thread
+    rest = list(stream)
+    assert len(rest) == 4 and calls == [other["thread"]]  # the generator went on on its fast path
+    assert patched(model) == []  # and every module has its own forward back
+    with torch.no_grad():
+        assert torch.equal(other["logits"], model(ids()))  # bit for bit the readable model's result
+
+
 def test_attention_weights_inside_the_block_are_the_ordinary_ones():
     model = model_in(torch.float32)
     with torch.inference_mode():

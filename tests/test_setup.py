@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # fresh virtual environments, pip, Python processes
+
 REPO = Path(__file__).resolve().parents[1]
 
 

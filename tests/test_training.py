@@ -47,6 +47,8 @@ def test_fresh_model_loss_is_near_log_vocab(cfg, init, tokenizer):
     assert abs(loss - math.log(50257)) < 1.0, loss
 
 
+# -- the loss: the fused (chunked) head + cross-entropy and the classic one -----------------------
+
 @pytest.mark.parametrize("tied", [False, True])
 def test_fast_loss_equals_classic_loss_and_gradients(tied):
     torch.manual_seed(0)
@@ -88,6 +90,87 @@ def test_own_model_classes_get_the_classic_loss():
     expected = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
     assert calc_loss_batch(x, y, model, "cpu").item() == pytest.approx(expected.item(), abs=1e-6)
 
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_chunked_loss_and_gradients_across_chunks_equal_cross_entropy(dtype):
+    torch.manual_seed(0)
+    h0, w0 = torch.randn(1100, 16), torch.randn(300, 16) * 0.5
+    t = torch.randint(0, 300, (1100,))
+    tol = dict(atol=1e-6, rtol=1e-4) if dtype == torch.float32 else dict(atol=2e-3, rtol=2e-2)
+    results = []
+    for fused in (True, False):
+        h, w = h0.clone().requires_grad_(), w0.clone().requires_grad_()
+        with autocast_context("cpu", dtype == torch.bfloat16):
+            loss = chunked_cross_entropy(h, w, t) if fused else F.cross_entropy(h @ w.T, t)  # 512 rows a chunk: 3
+        loss.backward()
+        results.append((loss.float(), h.grad, w.grad))
+    (fused_loss, fh, fw), (ref_loss, rh, rw) = results
+    assert fh.dtype == rh.dtype == torch.float32 and fw.dtype == torch.float32
+    torch.testing.assert_close(fused_loss, ref_loss, **tol)
+    torch.testing.assert_close(fh, rh, **tol)
+    torch.testing.assert_close(fw, rw, **tol)
+
+
+@pytest.mark.slow  # several chunks of the full 50,257-row head
+@pytest.mark.parametrize("autocast", [False, True])
+def test_model_loss_on_a_batch_of_several_chunks_equals_the_classic_loss(autocast):
+    torch.manual_seed(0)
+    model = GPTModel(SMALL)
+    x, y = batch(b=40, t=32, seed=3)  # 1,280 positions: three chunks of the fused loss
+    tol = dict(atol=1e-5, rtol=1e-4) if not autocast else dict(atol=5e-3, rtol=5e-2)
+    grads = []
+    for fast in (True, False):
+        model.zero_grad()
+        with autocast_context("cpu", autocast):
+            loss = model_loss(model, x, y, fast=fast)
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
+    assert grads[0][0] == pytest.approx(grads[1][0], abs=tol["atol"] * 10)
+    for fast_grad, classic_grad in zip(grads[0][1], grads[1][1]):
+        torch.testing.assert_close(fast_grad, classic_grad, atol=tol["atol"] * max(1.0, classic_grad.abs().max().item()),
+                                   rtol=tol["rtol"])
+
+
+def test_chunked_loss_gradients_when_the_head_or_the_hidden_states_are_frozen():
+    """Fine-tuning with a frozen output head (or embedding, when tied) still gets the hidden states' gradient,
+    and the head's gradient comes without the hidden states needing one."""
+    torch.manual_seed(0)
+    h0, w0, t = torch.randn(40, 8), torch.randn(30, 8), torch.randint(0, 30, (40,))
+    for frozen in ("weight", "hidden"):
+        h = h0.clone().requires_grad_(frozen != "hidden")
+        w = w0.clone().requires_grad_(frozen != "weight")
+        chunked_cross_entropy(h, w, t, chunk_size=16).backward()
+        rh, rw = h0.clone().requires_grad_(), w0.clone().requires_grad_()
+        F.cross_entropy(rh @ rw.T, t).backward()
+        if frozen == "weight":
+            assert w.grad is None
+            torch.testing.assert_close(h.grad, rh.grad, atol=1e-6, rtol=1e-5)
+        else:
+            assert h.grad is None
+            torch.testing.assert_close(w.grad, rw.grad, atol=1e-6, rtol=1e-5)
+
+
+def test_model_loss_uses_the_fused_loss_by_default_and_the_classic_one_when_told():
+    """What makes Trainer's steps fast: fast=None picks the chunked loss for a GPTModel; fast=False never does."""
+    from unittest import mock
+
+    import gptbook.training as training
+    from conftest import MINI_CONFIG
+
+    torch.manual_seed(0)
+    model = GPTModel(MINI_CONFIG).eval()  # no dropout: both losses see the same model
+    x, y = torch.randint(0, 50257, (2, 8)), torch.randint(0, 50257, (2, 8))
+    with mock.patch.object(training, "chunked_cross_entropy", wraps=training.chunked_cross_entropy) as fused:
+        default = training.model_loss(model, x, y)
+        assert fused.call_count == 1
+        classic = training.model_loss(model, x, y, fast=False)
+        assert fused.call_count == 1
+        training.model_loss(model, x, y, fast=True)
+        assert fused.call_count == 2
+    torch.testing.assert_close(default, classic, atol=1e-5, rtol=1e-5)
+
+
+# -- loaders, the chapter-style loop and its options ---------------------------------------------
 
 def test_calc_loss_loader(tokenizer):
     torch.manual_seed(0)
@@ -447,85 +530,7 @@ def test_trainer_with_merge_unused_trains_and_evaluates_the_full_model(tmp_path)
     assert history["val_losses"][-1] == pytest.approx(sum(full) / 2, rel=1e-5)
 
 
-# -- the fused (chunked) loss across several chunks ----------------------------------------------
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_chunked_loss_and_gradients_across_chunks_equal_cross_entropy(dtype):
-    torch.manual_seed(0)
-    h0, w0 = torch.randn(1100, 16), torch.randn(300, 16) * 0.5
-    t = torch.randint(0, 300, (1100,))
-    tol = dict(atol=1e-6, rtol=1e-4) if dtype == torch.float32 else dict(atol=2e-3, rtol=2e-2)
-    results = []
-    for fused in (True, False):
-        h, w = h0.clone().requires_grad_(), w0.clone().requires_grad_()
-        with autocast_context("cpu", dtype == torch.bfloat16):
-            loss = chunked_cross_entropy(h, w, t) if fused else F.cross_entropy(h @ w.T, t)  # 512 rows a chunk: 3
-        loss.backward()
-        results.append((loss.float(), h.grad, w.grad))
-    (fused_loss, fh, fw), (ref_loss, rh, rw) = results
-    assert fh.dtype == rh.dtype == torch.float32 and fw.dtype == torch.float32
-    torch.testing.assert_close(fused_loss, ref_loss, **tol)
-    torch.testing.assert_close(fh, rh, **tol)
-    torch.testing.assert_close(fw, rw, **tol)
-
-
-@pytest.mark.parametrize("autocast", [False, True])
-def test_model_loss_on_a_batch_of_several_chunks_equals_the_classic_loss(autocast):
-    torch.manual_seed(0)
-    model = GPTModel(SMALL)
-    x, y = batch(b=40, t=32, seed=3)  # 1,280 positions: three chunks of the fused loss
-    tol = dict(atol=1e-5, rtol=1e-4) if not autocast else dict(atol=5e-3, rtol=5e-2)
-    grads = []
-    for fast in (True, False):
-        model.zero_grad()
-        with autocast_context("cpu", autocast):
-            loss = model_loss(model, x, y, fast=fast)
-        loss.backward()
-        grads.append((loss.item(), [p.grad.clone() for p in model.parameters()]))
-    assert grads[0][0] == pytest.approx(grads[1][0], abs=tol["atol"] * 10)
-    for fast_grad, classic_grad in zip(grads[0][1], grads[1][1]):
-        torch.testing.assert_close(fast_grad, classic_grad, atol=tol["atol"] * max(1.0, classic_grad.abs().max().item()),
-                                   rtol=tol["rtol"])
-
-
-def test_chunked_loss_gradients_when_the_head_or_the_hidden_states_are_frozen():
-    """Fine-tuning with a frozen output head (or embedding, when tied) still gets the hidden states' gradient,
-    and the head's gradient comes without the hidden states needing one."""
-    torch.manual_seed(0)
-    h0, w0, t = torch.randn(40, 8), torch.randn(30, 8), torch.randint(0, 30, (40,))
-    for frozen in ("weight", "hidden"):
-        h = h0.clone().requires_grad_(frozen != "hidden")
-        w = w0.clone().requires_grad_(frozen != "weight")
-        chunked_cross_entropy(h, w, t, chunk_size=16).backward()
-        rh, rw = h0.clone().requires_grad_(), w0.clone().requires_grad_()
-        F.cross_entropy(rh @ rw.T, t).backward()
-        if frozen == "weight":
-            assert w.grad is None
-            torch.testing.assert_close(h.grad, rh.grad, atol=1e-6, rtol=1e-5)
-        else:
-            assert h.grad is None
-            torch.testing.assert_close(w.grad, rw.grad, atol=1e-6, rtol=1e-5)
-
-
-def test_model_loss_uses_the_fused_loss_by_default_and_the_classic_one_when_told():
-    """What makes Trainer's steps fast: fast=None picks the chunked loss for a GPTModel; fast=False never does."""
-    from unittest import mock
-
-    import gptbook.training as training
-    from conftest import MINI_CONFIG
-
-    torch.manual_seed(0)
-    model = GPTModel(MINI_CONFIG).eval()  # no dropout: both losses see the same model
-    x, y = torch.randint(0, 50257, (2, 8)), torch.randint(0, 50257, (2, 8))
-    with mock.patch.object(training, "chunked_cross_entropy", wraps=training.chunked_cross_entropy) as fused:
-        default = training.model_loss(model, x, y)
-        assert fused.call_count == 1
-        classic = training.model_loss(model, x, y, fast=False)
-        assert fused.call_count == 1
-        training.model_loss(model, x, y, fast=True)
-        assert fused.call_count == 2
-    torch.testing.assert_close(default, classic, atol=1e-5, rtol=1e-5)
-
+# -- dropout drawn from a private generator ------------------------------------------------------
 
 def test_dropout_from_a_private_generator_equals_torchs_dropout_bit_for_bit():
     """Trainer's dropout (gptbook.layers.Dropout with a generator) draws the masks nn.Dropout and

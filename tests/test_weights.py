@@ -46,6 +46,20 @@ def test_loaded_model_is_tied_and_counts_like_transformers(hf_checkpoint):
     assert count_parameters(model) == sum(p.numel() for p in hf_model.parameters())
 
 
+def test_a_loaded_model_has_the_causal_masks_of_a_new_one(hf_checkpoint):
+    """Weights are loaded into an empty model whose masks are rebuilt: they must be exactly causal."""
+    _, folder = hf_checkpoint
+    model = GPTModel.from_pretrained(folder)
+    n = SMALL_HF["n_positions"]
+    for block in model.trf_blocks:
+        assert torch.equal(block.att.mask, torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1))
+    x = torch.randint(0, 50257, (1, 10), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():  # the explicit attention (which reads the mask) = the fused causal kernel
+        explicit, _weights = model(x, return_attention=True)
+        torch.testing.assert_close(explicit, model(x), atol=1e-5, rtol=0)
+
+
+
 def test_loads_original_openai_names_without_transformer_prefix(hf_checkpoint, tmp_path):
     hf_model, folder = hf_checkpoint
     state = {k.removeprefix("transformer."): v for k, v in load_file(folder / "model.safetensors").items()}
@@ -86,6 +100,33 @@ def test_missing_tensor_and_missing_files_are_explained(hf_checkpoint, tmp_path)
         GPTModel.from_pretrained(tmp_path)
 
 
+def test_a_missing_tensor_is_named_in_tied_untied_and_learners_own_models():
+    """Only a tied model's output head may be absent (it is the embedding); anything else missing is an error."""
+    from conftest import MINI_CONFIG
+    from gptbook.weights import load_state_dict_checked
+
+    for tied in (True, False):
+        torch.manual_seed(0)
+        model = GPTModel({**MINI_CONFIG, "tie_weights": tied})
+        state = model.state_dict()
+        with pytest.raises(ValueError, match="lacks 1 tensor.*final_norm.scale"):
+            load_state_dict_checked(model, {k: v for k, v in state.items() if k != "final_norm.scale"})
+        without_head = {k: v for k, v in state.items() if k != "out_head.weight"}
+        if tied:
+            load_state_dict_checked(model, without_head)
+        else:
+            with pytest.raises(ValueError, match="out_head.weight"):
+                load_state_dict_checked(model, without_head)
+
+    class Own(torch.nn.Module):  # no cfg: nothing is taken to be tied
+        def __init__(self):
+            super().__init__()
+            self.out_head = torch.nn.Linear(4, 4, bias=False)
+
+    with pytest.raises(ValueError, match="out_head.weight"):
+        load_state_dict_checked(Own(), {})
+
+
 def test_corrupted_weights_file_fails_cleanly(hf_checkpoint, tmp_path):
     _, folder = hf_checkpoint
     data = (folder / "model.safetensors").read_bytes()
@@ -105,6 +146,16 @@ def test_non_gpt2_config_is_refused(tmp_path):
 def test_unknown_model_id_offline_says_what_to_do():
     with pytest.raises(ValueError, match="local folder"):
         GPTModel.from_pretrained("gptbook-test/no-such-model")
+
+
+@pytest.mark.parametrize("kind", ["relative path", "a file"])
+def test_a_path_that_is_not_a_checkpoint_folder_is_not_looked_up_on_the_hub(kind, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name = "./runs/nope" if kind == "relative path" else "notes.txt"
+    if kind == "a file":
+        (tmp_path / name).write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="no such checkpoint folder|is a file, not a checkpoint folder"):
+        GPTModel.from_pretrained(name)
 
 
 def test_a_minimal_config_json_gets_gpt2s_defaults():
@@ -133,53 +184,3 @@ def test_an_untied_checkpoint_loads_its_own_output_head(tmp_path):
     x = torch.randint(0, 50257, (1, 12), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         torch.testing.assert_close(model(x), hf_model(x).logits, atol=1e-4, rtol=0)
-
-
-def test_a_missing_tensor_is_named_in_tied_untied_and_learners_own_models():
-    """Only a tied model's output head may be absent (it is the embedding); anything else missing is an error."""
-    from conftest import MINI_CONFIG
-    from gptbook.weights import load_state_dict_checked
-
-    for tied in (True, False):
-        torch.manual_seed(0)
-        model = GPTModel({**MINI_CONFIG, "tie_weights": tied})
-        state = model.state_dict()
-        with pytest.raises(ValueError, match="lacks 1 tensor.*final_norm.scale"):
-            load_state_dict_checked(model, {k: v for k, v in state.items() if k != "final_norm.scale"})
-        without_head = {k: v for k, v in state.items() if k != "out_head.weight"}
-        if tied:
-            load_state_dict_checked(model, without_head)
-        else:
-            with pytest.raises(ValueError, match="out_head.weight"):
-                load_state_dict_checked(model, without_head)
-
-    class Own(torch.nn.Module):  # no cfg: nothing is taken to be tied
-        def __init__(self):
-            super().__init__()
-            self.out_head = torch.nn.Linear(4, 4, bias=False)
-
-    with pytest.raises(ValueError, match="out_head.weight"):
-        load_state_dict_checked(Own(), {})
-
-
-@pytest.mark.parametrize("kind", ["relative path", "a file"])
-def test_a_path_that_is_not_a_checkpoint_folder_is_not_looked_up_on_the_hub(kind, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    name = "./runs/nope" if kind == "relative path" else "notes.txt"
-    if kind == "a file":
-        (tmp_path / name).write_text("not a checkpoint")
-    with pytest.raises(ValueError, match="is not a folder holding config.json"):
-        GPTModel.from_pretrained(name)
-
-
-def test_a_loaded_model_has_the_causal_masks_of_a_new_one(hf_checkpoint):
-    """Weights are loaded into an empty model whose masks are rebuilt: they must be exactly causal."""
-    _, folder = hf_checkpoint
-    model = GPTModel.from_pretrained(folder)
-    n = SMALL_HF["n_positions"]
-    for block in model.trf_blocks:
-        assert torch.equal(block.att.mask, torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1))
-    x = torch.randint(0, 50257, (1, 10), generator=torch.Generator().manual_seed(3))
-    with torch.no_grad():  # the explicit attention (which reads the mask) = the fused causal kernel
-        explicit, _weights = model(x, return_attention=True)
-        torch.testing.assert_close(explicit, model(x), atol=1e-5, rtol=0)

@@ -300,7 +300,9 @@ def test_tokenizer_widget_shows_an_error_and_keeps_working(tokenizer, monkeypatc
             raise KeyError("no colour for this token")
         return real(text, tok)
 
-    monkeypatch.setattr(viz, "token_spans_html", fussy)
+    from gptbook.ui import plots  # where the widget's code finds it (gptbook.viz re-exports it)
+
+    monkeypatch.setattr(plots, "token_spans_html", fussy)
     view = widget.view.value
     widget.text = "bad input"
     assert "KeyError" in widget.error.value and "no colour for this token" in widget.error.value

@@ -2,8 +2,8 @@
 
 Each exercise asks for a general function that ``check`` runs on small random models and made-up
 logit-lens results next to the reference, in well under a second; the notebook then applies the
-learner's function to the course model. Registered next to the other notebooks' exercises
-(``exercise_set``) the first time ``gptbook.exercises.exercises()`` runs.
+learner's function to the course model. Collected with the other notebooks'
+catalogues by ``gptbook.exercises.registry``.
 
     10.1  settled_layer(lens, token)         the first layer from which the top guess is ``token`` for good
     10.2  ablated_logits(model, ids, heads)  the logits with heads switched off, the model left as it was
@@ -15,11 +15,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .config import GPT_CONFIG_124M
-from .exercises import Answer, Case, Exercise, Mistake, register
-from .interpret import LogitLens, ablate, logit_lens
-from .model import GPTModel
-from .tokenizer import get_tokenizer
+from ..config import GPT_CONFIG_124M
+from ..interpret import LogitLens, ablate, logit_lens
+from ..model import GPTModel
+from ..tokenizer import get_tokenizer
+from .spec import Answer, Case, Exercise, Mistake
+
+EXERCISES: list[Exercise] = []
 
 # Small random models: 100 tokens, 16 dimensions, 4 heads of 4 dimensions, context 8.
 _CFG = {**GPT_CONFIG_124M, "vocab_size": 100, "emb_dim": 16, "n_heads": 4, "n_layers": 2,
@@ -101,7 +103,7 @@ def _settled_while(lens, token):
     return lens.layer_names[i] if i < len(guesses) else None
 
 
-register(Exercise(
+EXERCISES.append(Exercise(
     id="10.1", title="Where the answer settles", name="settled_layer",
     expects="a function settled_layer(lens, token) that returns the name of the first layer (such as 'block 2') "
             "from which on the top guess after the last token is token, or None",
@@ -212,7 +214,7 @@ def _ablated_detached(model, ids, heads):
     return logits.detach()
 
 
-register(Exercise(
+EXERCISES.append(Exercise(
     id="10.2", title="Ablation, undone afterwards", name="ablated_logits",
     expects="a function ablated_logits(model, ids, heads) that returns the model's logits for ids with the "
             "(layer, head) pairs in heads switched off, and leaves the model exactly as it was",
@@ -335,7 +337,7 @@ def _head_max_tuple(model, score):
     return -layer, -head
 
 
-register(Exercise(
+EXERCISES.append(Exercise(
     id="10.3", title="The head a score needs most", name="most_important_head",
     expects="a function most_important_head(model, score) that switches each head off in turn and returns the "
             "(layer, head) whose ablation lowers score(model) the most",

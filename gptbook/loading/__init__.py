@@ -1,0 +1,11 @@
+"""The loading room: models that come from files or from the Hugging Face hub.
+
+    source      which model a name means: a gptbook checkpoint folder, a Hugging Face GPT-2 folder, or a hub id
+    state       one checked state-dict load (every name and shape, before anything is copied)
+    checkpoint  saving and loading gptbook checkpoints with safetensors (never pickle)
+    hf_gpt2     reading OpenAI's GPT-2 weights in the Hugging Face format (names, splits, transposes)
+
+The public entry points stay where learners meet them: ``gptbook.load_checkpoint``, ``GPTModel.from_pretrained``,
+``gptbook.load_gpt2_checkpoint`` (``gptbook.checkpoint`` and ``gptbook.weights`` re-export this room's names).
+Nothing here imports the package's top level; ``checkpoint`` imports ``gptbook.model`` only when it builds a model.
+"""
