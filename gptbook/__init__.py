@@ -34,6 +34,7 @@ Command line: ``gptbook train`` and ``gptbook generate`` (also ``python -m gptbo
 ``gptbook.explorer`` (looking inside a trained model, notebook 10).
 """
 
+from ._version import __version__
 from .attention import KVCache, LayerKVCache, MultiHeadAttention
 from .config import GPT2_CONFIGS, GPT_CONFIG_124M, GPT_CONFIG_TINY, get_config, validate_config
 from .generation import filter_logits, generate, generate_stream, generate_text_simple
@@ -53,7 +54,6 @@ from .course_model import course_model_info, load_course_model
 from .probes import run_probes
 from .exercises import check, hint, progress, solution
 
-__version__ = "0.1.0"
 
 __all__ = [
     "CheckpointError",

@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict
@@ -32,58 +31,14 @@ from typing import Any, Optional, Sequence, Union
 
 import torch
 
+from ._shared import cpu_name
 from .checkpoint import _sha256
+from .loading.course_model import DATA_DIR, INFO_FILE, WEIGHTS_FILE, course_model_info, load_course_model  # noqa: F401
 from .model import GPTModel
 from .recipes import COURSE_RECIPE  # noqa: F401  (gptbook.course_model.COURSE_RECIPE, as before)
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
-#: The shipped weights (bf16 safetensors) and their metadata.
-WEIGHTS_FILE = DATA_DIR / "course_model.safetensors"
-INFO_FILE = DATA_DIR / "course_model.json"
 #: Validation stories the shipped model's probe accuracies are measured on.
 EXPORT_PROBE_STORIES = 120
-
-
-def cache_dir() -> Path:
-    """gptbook's folder for things it keeps between sessions: ``$GPTBOOK_CACHE`` or ``~/.cache/gptbook``."""
-    return Path(os.environ.get("GPTBOOK_CACHE") or Path.home() / ".cache" / "gptbook").expanduser()
-
-
-def course_model_info() -> dict[str, Any]:
-    """The shipped course model's metadata: recipe, corpus hash, run figures, probes, history."""
-    if not INFO_FILE.is_file():
-        raise FileNotFoundError(
-            f"the course model's metadata {INFO_FILE.name} is missing from {DATA_DIR}; reinstall gptbook "
-            "(pip install -e . from the repository, or the Colab setup cell) to get the shipped model back"
-        )
-    return json.loads(INFO_FILE.read_text(encoding="utf-8"))
-
-
-def load_course_model(verify: bool = True) -> GPTModel:
-    """Return the course's trained tiny GPT (fp32, eval mode), loaded from the weights shipped with gptbook.
-
-    Args:
-        verify: check the weights file's sha256 against the metadata first (a damaged or
-            half-downloaded file is refused with a ``ValueError`` instead of giving a broken model).
-    """
-    from safetensors.torch import load_file
-
-    info = course_model_info()
-    if not WEIGHTS_FILE.is_file():
-        raise FileNotFoundError(
-            f"the course model's weights {WEIGHTS_FILE.name} are missing from {DATA_DIR}; reinstall gptbook "
-            "(pip install -e . from the repository, or the Colab setup cell)"
-        )
-    if verify and _sha256(WEIGHTS_FILE) != info["sha256"]:
-        raise ValueError(
-            f"{WEIGHTS_FILE} does not match its recorded sha256 (the file is damaged or was replaced); "
-            "restore it with `git checkout -- gptbook/data` or reinstall gptbook"
-        )
-    state = load_file(str(WEIGHTS_FILE))  # bf16 tensors; the output head is tied to tok_emb (not stored)
-    state["out_head.weight"] = state["tok_emb.weight"]
-    model = GPTModel(info["config"])
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    return model.eval()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,15 +46,8 @@ def load_course_model(verify: bool = True) -> GPTModel:
 # ---------------------------------------------------------------------------------------------
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    """The CPU's name, its cores, torch's threads and version: the record beside a training run's figures."""
+    return f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def _full_val_loss(model: GPTModel) -> float:
@@ -127,7 +75,7 @@ def export_course_model(run_dir: Union[str, Path], wall_seconds: Optional[float]
     """
     from safetensors.torch import save_file
 
-    from . import __version__
+    from ._version import __version__
     from .checkpoint import load_checkpoint, load_checkpoint_metadata
     from .corpus import load_corpus
     from .probes import run_probes

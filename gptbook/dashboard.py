@@ -77,7 +77,7 @@ def reference_losses() -> dict[str, float]:
     except Exception:  # pragma: no cover - the corpus ships with the package
         pass
     try:
-        from .course_model import course_model_info
+        from .loading.course_model import course_model_info
 
         refs["shipped model"] = float(course_model_info()["history"]["val_losses"][-1])
     except Exception:  # no shipped model (yet): no line

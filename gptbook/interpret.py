@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .tokenizer import EOT_ID, get_tokenizer
+from ._shared import eval_mode
+from .tokenizer import get_tokenizer
 
 #: The head roles ``head_scores`` measures, in the order it returns them.
 HEAD_ROLES = ("previous_token", "first_token", "induction")
@@ -49,16 +50,6 @@ def _as_ids(ids: Union[torch.Tensor, Sequence[int]]) -> torch.Tensor:
 
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,13 +103,9 @@ def logit_lens(model: nn.Module, ids: Union[torch.Tensor, Sequence[int]], tokeni
         raise ValueError(f"the text has {ids.shape[1]} tokens but the model sees at most "
                          f"{model.cfg['context_length']}: crop it first")
     tokenizer = tokenizer if tokenizer is not None else get_tokenizer()
-    with _eval_mode(model):
-        T = ids.shape[1]
-        x = model.tok_emb(ids) + model.pos_emb(torch.arange(T, device=ids.device))  # (1, T, emb_dim)
-        streams = [x]
-        for block in model.trf_blocks:
-            x = block(x)
-            streams.append(x)
+    with eval_mode(model):
+        streams: list[torch.Tensor] = []  # after the embeddings, then after every block: each (1, T, emb_dim)
+        model.hidden_states(ids, residuals=streams)
         stacked = torch.cat(streams)  # (L + 1, T, emb_dim)
         probs = torch.softmax(model.out_head(model.final_norm(stacked)).float(), dim=-1)  # (L + 1, T, vocab)
     top_probs, top_ids = probs.max(dim=-1)  # (L + 1, T)
@@ -191,7 +178,7 @@ def token_surprise(model: nn.Module, ids: Union[torch.Tensor, Sequence[int]], to
     if ids.shape[1] > context:
         raise ValueError(f"the text has {ids.shape[1]} tokens but the model sees at most {context}: crop it first")
     tokenizer = tokenizer if tokenizer is not None else get_tokenizer()
-    with _eval_mode(model):
+    with eval_mode(model):
         logits = model(ids.to(_device(model)))[0].float().cpu()  # (T, vocab)
     probs = torch.softmax(logits, dim=-1)
     losses = F.cross_entropy(logits[:-1], ids[0, 1:], reduction="none")  # (T - 1,)
@@ -205,7 +192,7 @@ def token_surprise(model: nn.Module, ids: Union[torch.Tensor, Sequence[int]], to
 @torch.no_grad()
 def attention_pattern(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
     """The attention weights of every layer and head for a batch: (b, T) IDs -> (L, b, H, T, T)."""
-    with _eval_mode(model):
+    with eval_mode(model):
         _, weights = model(ids.to(_device(model)), return_attention=True)
     return torch.stack(weights).float().cpu()
 
@@ -280,7 +267,7 @@ def copy_losses(model: nn.Module, n_tokens: int = 40, batch: int = 8, seed: int 
     A model that copies from its context (induction heads) predicts the second copy far better.
     """
     ids = repeated_random_tokens(n_tokens, batch, seed).to(_device(model))
-    with _eval_mode(model):
+    with eval_mode(model):
         logits = model(ids[:, :-1]).float()  # (b, 2n, vocab)
     losses = F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten(), reduction="none").view(batch, -1)
     # predicting the first copy's tokens 2..n (the very first one has no context) / the second copy's

@@ -190,3 +190,12 @@ class GPTModel(nn.Module):
         if dtype is not None or device is not None:
             model = model.to(device=device, dtype=dtype)
         return model.eval()
+
+
+def reads_out_head(model: nn.Module) -> bool:
+    """True when ``model(ids)`` is ``model.out_head(model.hidden_states(ids))``: a ``GPTModel`` with gptbook's own
+    ``forward`` and ``hidden_states`` and a head without bias. Then a caller may run the head on the positions it
+    needs only (the chunked loss, the probes); a model class of your own gets its ``forward`` called instead."""
+    return (isinstance(model, GPTModel) and type(model).forward is GPTModel.forward
+            and type(model).hidden_states is GPTModel.hidden_states
+            and getattr(model.out_head, "bias", None) is None)

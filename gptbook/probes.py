@@ -45,7 +45,9 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from ._shared import eval_mode
 from .corpus import DAYS, STORY_SEPARATOR, load_corpus
+from .model import reads_out_head
 from .tokenizer import EOT_ID, get_tokenizer
 
 #: The probes, in the order ``run_probes`` returns them (roughly: the order a model learns them).
@@ -150,9 +152,7 @@ def predict_at_sites(model: nn.Module, token_lists: list[list[int]], sites: list
         windows.setdefault((site.story, start), []).append(i)
     predictions = torch.empty(len(sites), dtype=torch.long)
     keys = sorted(windows)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         for b in range(0, len(keys), batch_size):
             chunk = keys[b:b + batch_size]
             rows = [token_lists[s][start:start + ctx] for s, start in chunk]
@@ -164,23 +164,19 @@ def predict_at_sites(model: nn.Module, token_lists: list[list[int]], sites: list
             for key in chunk:
                 for i, row_logits in zip(windows[key], logits[key]):
                     predictions[i] = int(row_logits.argmax())
-    finally:
-        model.train(was_training)
     return predictions
 
 
 def _logits_at(model: nn.Module, batch: torch.Tensor, chunk: list[tuple[int, int]],
                windows: dict[tuple[int, int], list[int]], sites: list[ProbeSite]) -> dict:
     """Logits at the sites of each window of the batch: {window: (n_sites, vocab)}."""
-    from .training import hidden_states, supports_fast_loss
-
     rows, cols = [], []
     for r, key in enumerate(chunk):
         for i in windows[key]:
             rows.append(r)
             cols.append(sites[i].position - 1 - key[1])  # the input position that predicts the site
-    if supports_fast_loss(model):  # a GPTModel: run the output head only where it is needed
-        hidden = hidden_states(model, batch)[rows, cols]  # (n_sites, emb_dim)
+    if reads_out_head(model):  # a GPTModel: run the output head only where it is needed
+        hidden = model.hidden_states(batch)[rows, cols]  # (n_sites, emb_dim)
         logits = model.out_head(hidden)  # (n_sites, vocab)
     else:
         logits = model(batch)[rows, cols]
@@ -256,20 +252,12 @@ def induction_accuracy(model: nn.Module, tokenizer=None, n: int = INDUCTION_SEQU
     head copies from the first. A model whose context is shorter than ``1 + 2 * length`` tokens reads
     sequences of ``(context_length - 1) // 2`` tokens. The model is left in the mode it was in.
     """
-    from .training import hidden_states, supports_fast_loss
-
     context = model.cfg["context_length"] if hasattr(model, "cfg") else 1 + 2 * length
     length = min(length, (context - 1) // 2)  # a model with a short context reads shorter sequences
     rows = repeated_sequences(n, length, tokenizer=tokenizer)  # (n, 1 + 2 * length)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        inputs = rows[:, :-1].to(device)
-        logits = model.out_head(hidden_states(model, inputs)) if supports_fast_loss(model) else model(inputs)
-        predictions = logits.argmax(-1).cpu()  # (n, 2 * length): prediction for rows[:, 1:]
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        predictions = model(rows[:, :-1].to(device)).argmax(-1).cpu()  # (n, 2 * length): prediction for rows[:, 1:]
     correct = predictions == rows[:, 1:]
     return {"first": float(correct[:, 1:length].float().mean()),  # tokens 2..length of the first copy
             "second": float(correct[:, length + 1:].float().mean())}  # the same tokens, second copy

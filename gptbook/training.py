@@ -35,8 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .generation import generate, generate_text_simple
-from .layers import use_dropout_generator
-from .model import GPTModel
+from ._shared import choose_device, eval_mode
+from .layers import is_residual_output, use_dropout_generator
+from .model import GPTModel, reads_out_head
 from .tokenizer import EOT_ID, EOT_TEXT, get_tokenizer, text_to_token_ids, token_ids_to_text
 
 try:  # tqdm.auto: a widget in Jupyter, a text bar in a terminal
@@ -137,24 +138,20 @@ def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: t
 
 
 def hidden_states(model: GPTModel, in_idx: torch.Tensor) -> torch.Tensor:
-    """What ``GPTModel.forward`` computes before its output head: (b, T) IDs -> (b, T, emb_dim)."""
-    seq_len = in_idx.shape[1]
-    if seq_len > model.cfg["context_length"]:
-        raise ValueError(f"the input has {seq_len} tokens but the model's context_length is "
-                         f"{model.cfg['context_length']}")
-    x = model.tok_emb(in_idx) + model.pos_emb(torch.arange(seq_len, device=in_idx.device))
-    x = model.drop_emb(x)
-    x = model.trf_blocks(x)
-    return model.final_norm(x)
+    """What ``GPTModel.forward`` computes before its output head: (b, T) IDs -> (b, T, emb_dim).
+
+    ``model.hidden_states(in_idx)``: kept here under the name the chapter code uses.
+    """
+    return model.hidden_states(in_idx)
 
 
 def supports_fast_loss(model: nn.Module) -> bool:
     """True for a ``GPTModel`` whose forward is gptbook's own (so the chunked loss computes the same thing).
 
-    A model class of your own, or a subclass that overrides ``forward``, gets the classic loss.
+    A model class of your own, or a subclass that overrides ``forward``, gets the classic loss
+    (``gptbook.model.reads_out_head``).
     """
-    return (isinstance(model, GPTModel) and type(model).forward is GPTModel.forward
-            and getattr(model.out_head, "bias", None) is None)
+    return reads_out_head(model)
 
 
 def model_loss(model: nn.Module, input_batch: torch.Tensor, target_batch: torch.Tensor,
@@ -290,26 +287,22 @@ def perplexity(loss: float) -> float:
 def evaluate_model(model: nn.Module, train_loader, val_loader, device: Union[str, torch.device],
                    eval_iter: int) -> tuple[float, float]:
     """Training and validation loss over ``eval_iter`` batches each, in eval mode (no dropout)."""
-    model.eval()
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         train_loss = calc_loss_loader(train_loader, model, device, num_batches=eval_iter)
         val_loss = calc_loss_loader(val_loader, model, device, num_batches=eval_iter)
-    model.train()
     return train_loss, val_loss
 
 
 def generate_and_print_sample(model: nn.Module, tokenizer, device: Union[str, torch.device],
                               start_context: str, max_new_tokens: int = 50) -> str:
     """Greedily continue ``start_context`` by 50 tokens and print it on one line (returns the text too)."""
-    model.eval()
     context_size = model.pos_emb.weight.shape[0]
     encoded = text_to_token_ids(start_context, tokenizer).to(device)  # (1, n)
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         token_ids = generate_text_simple(model=model, idx=encoded, max_new_tokens=max_new_tokens,
                                          context_size=context_size)
     decoded_text = token_ids_to_text(token_ids, tokenizer)
     _write(decoded_text.replace("\n", " "))
-    model.train()
     return decoded_text
 
 
@@ -331,18 +324,6 @@ def lr_at_step(step: int, max_lr: float, total_steps: int, warmup_steps: int = 0
         return min_lr
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)  # 0 -> 1
     return min_lr + 0.5 * (max_lr - min_lr) * (1.0 + math.cos(math.pi * progress))
-
-
-def choose_device(preference: Union[str, torch.device, None] = "auto") -> torch.device:
-    """``"auto"`` (or None): CUDA if available, then Apple's MPS, then the CPU; otherwise ``torch.device(preference)``."""
-    if preference not in (None, "auto"):
-        return torch.device(preference)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def bf16_autocast_supported(device: Union[str, torch.device]) -> bool:
@@ -374,14 +355,14 @@ def init_weights_gpt2(model: nn.Module, std: float = 0.02) -> nn.Module:
     gives a loss of about ln(vocab_size) and trains much faster. ``Trainer`` applies it to new models.
     """
     n_layers = getattr(model, "cfg", {}).get("n_layers", 1)
-    for name, module in model.named_modules():
+    for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Embedding)):
             module.weight.normal_(0.0, std)
             if isinstance(module, nn.Linear) and module.bias is not None:
                 module.bias.zero_()
-    for name, param in model.named_parameters():
-        if name.endswith("att.out_proj.weight") or name.endswith("ff.layers.2.weight"):
-            param.normal_(0.0, std / math.sqrt(2 * n_layers))
+    for module in model.modules():  # the layers that end a residual branch (marked where they are built)
+        if is_residual_output(module):
+            module.weight.normal_(0.0, std / math.sqrt(2 * n_layers))
     return model
 
 
@@ -915,28 +896,26 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> float:
         """Validation loss over (up to) ``eval_batches`` batches per process, averaged over processes."""
-        self.model.eval()
         n = min(self.config.eval_batches, self.val_windows.batches_per_epoch)
         total = 0.0
-        for i in range(n):
-            inputs, targets = self.val_windows.batch(i)
-            with autocast_context(self.device, self.use_autocast):
-                inputs, targets = inputs.to(self.device), targets.to(self.device)
-                if self.unused_tokens is not None:  # the same loss, computed with the shared row
-                    total += self.unused_tokens.loss(self.model, inputs, targets).item()
-                else:
-                    total += model_loss(self.model, inputs, targets).item()
-        self.model.train()
+        with eval_mode(self.model):
+            for i in range(n):
+                inputs, targets = self.val_windows.batch(i)
+                with autocast_context(self.device, self.use_autocast):
+                    inputs, targets = inputs.to(self.device), targets.to(self.device)
+                    if self.unused_tokens is not None:  # the same loss, computed with the shared row
+                        total += self.unused_tokens.loss(self.model, inputs, targets).item()
+                    else:
+                        total += model_loss(self.model, inputs, targets).item()
         return self._all_reduce_mean(total / n)
 
     def sample(self, max_new_tokens: Optional[int] = None) -> str:
         """A continuation of ``sample_prompt`` (temperature 0.8, top-k 40, fixed seed), as text."""
         cfg = self.config
-        self.model.eval()
         idx = text_to_token_ids(cfg.sample_prompt, self.tokenizer).to(self.device)
-        out = generate(self.model, idx, max_new_tokens or cfg.sample_tokens, temperature=0.8, top_k=40,
-                       eos_id=EOT_ID, seed=cfg.seed)
-        self.model.train()
+        with eval_mode(self.model):
+            out = generate(self.model, idx, max_new_tokens or cfg.sample_tokens, temperature=0.8, top_k=40,
+                           eos_id=EOT_ID, seed=cfg.seed)
         return token_ids_to_text(out[0], self.tokenizer)
 
     def _probe(self) -> None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gptbook import course_model
+from gptbook.loading import course_model as shipped_files
 from gptbook.config import GPT_CONFIG_TINY
 from gptbook.corpus import load_corpus
 from gptbook.course_model import COURSE_RECIPE, course_model_info, export_course_model, load_course_model
@@ -69,14 +70,14 @@ def test_a_damaged_weights_file_is_refused(tmp_path, monkeypatch):
     data = bytearray(weights.read_bytes())
     data[-10] ^= 0xFF
     weights.write_bytes(bytes(data))
-    monkeypatch.setattr(course_model, "WEIGHTS_FILE", weights)
-    monkeypatch.setattr(course_model, "INFO_FILE", info)
+    monkeypatch.setattr(shipped_files, "WEIGHTS_FILE", weights)
+    monkeypatch.setattr(shipped_files, "INFO_FILE", info)
     with pytest.raises(ValueError, match="sha256"):
         load_course_model()
 
 
 def test_missing_files_say_how_to_get_them_back(tmp_path, monkeypatch):
-    monkeypatch.setattr(course_model, "INFO_FILE", tmp_path / "nothing.json")
+    monkeypatch.setattr(shipped_files, "INFO_FILE", tmp_path / "nothing.json")
     with pytest.raises(FileNotFoundError, match="reinstall gptbook"):
         load_course_model()
 
@@ -91,8 +92,8 @@ def test_export_writes_what_load_reads(tmp_path, monkeypatch):
     monkeypatch.setattr(course_model, "EXPORT_PROBE_STORIES", 2)
     info = export_course_model(tmp_path / "run", wall_seconds=12.5, out_dir=tmp_path / "data")
     assert info["steps"] == 3 and info["tokens"] == 3 * 2 * 32 and info["wall_seconds"] == 12.5
-    monkeypatch.setattr(course_model, "WEIGHTS_FILE", tmp_path / "data" / "course_model.safetensors")
-    monkeypatch.setattr(course_model, "INFO_FILE", tmp_path / "data" / "course_model.json")
+    monkeypatch.setattr(shipped_files, "WEIGHTS_FILE", tmp_path / "data" / "course_model.safetensors")
+    monkeypatch.setattr(shipped_files, "INFO_FILE", tmp_path / "data" / "course_model.json")
     loaded = load_course_model()
     for name, p in trainer.model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], p.detach().bfloat16().float()), name

@@ -1,8 +1,7 @@
 """The package's shape: imports run one way (no import cycles), and no module grows past what one sitting reads.
 
-``tools/import_graph.py`` draws the graph (function-level imports count). Three arrows that close cycles are
-known and listed below, each with the fix planned for it (issue 19, step 2, in the training room); the test
-fails if any other arrow closes a cycle, and also once a listed arrow is gone, so that the list stays true.
+``tools/import_graph.py`` draws the graph (function-level imports count): it has no cycle, and the test fails on
+the first arrow that closes one.
 """
 
 import sys
@@ -14,16 +13,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 import import_graph  # noqa: E402
 
-# (from, to): the arrows that still close import cycles, all in the training room's files.
-KNOWN_CYCLE_ARROWS = {
-    # probes imports training.hidden_states/supports_fast_loss; fix: use GPTModel.hidden_states instead
-    ("gptbook.probes", "gptbook.training"),
-    # the dashboard's shipped-model line needs course_model_info, and course_model imports training; fix: the
-    # reading part of course_model (load_course_model, course_model_info) moves to the loading room
-    ("gptbook.dashboard", "gptbook.course_model"),
-    # ``from . import __version__`` runs the whole package; fix: import the version from a module of its own
-    ("gptbook.course_model", "gptbook"),
-}
 
 MAX_LINES = 420
 # Modules of the training room over the limit, split in step 2 (issue 19).
@@ -31,19 +20,8 @@ KNOWN_LONG = {"gptbook/training.py", "gptbook/corpus.py", "gptbook/widgets.py",
               "gptbook/dashboard.py", "gptbook/cli.py"}
 
 
-def test_the_only_import_cycles_are_the_known_ones():
-    graph = import_graph.arrows()
-    gone = sorted(arrow for arrow in KNOWN_CYCLE_ARROWS if arrow[1] not in graph.get(arrow[0], ()))
-    assert not gone, f"these known arrows are gone: remove them from KNOWN_CYCLE_ARROWS: {gone}"
-    without = {a: {b for b in targets if (a, b) not in KNOWN_CYCLE_ARROWS} for a, targets in graph.items()}
-    assert import_graph.cycles(without) == [], "a new import cycle: make one side stop importing the other"
-
-
-@pytest.mark.parametrize("package", ["gptbook.exercises", "gptbook.loading"])
-def test_rooms_without_cycles(package):
-    graph = import_graph.arrows()
-    for cycle in import_graph.cycles(graph):
-        assert not any(m == package or m.startswith(package + ".") for m in cycle), cycle
+def test_there_are_no_import_cycles():
+    assert import_graph.cycles(import_graph.arrows()) == [], "an import cycle: make one side stop importing the other"
 
 
 def test_catalogues_do_not_import_the_registry():

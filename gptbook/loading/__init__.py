@@ -4,6 +4,7 @@
     state       one checked state-dict load (every name and shape, before anything is copied)
     checkpoint  saving and loading gptbook checkpoints with safetensors (never pickle)
     hf_gpt2     reading OpenAI's GPT-2 weights in the Hugging Face format (names, splits, transposes)
+    course_model  the course model shipped in gptbook/data: its metadata, and its weights checked and loaded
 
 The public entry points stay where learners meet them: ``gptbook.load_checkpoint``, ``GPTModel.from_pretrained``,
 ``gptbook.load_gpt2_checkpoint`` (``gptbook.checkpoint`` and ``gptbook.weights`` re-export this room's names).
