@@ -175,6 +175,8 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
            type=_bf16, metavar="{auto,on,off}")
     option("--init", "init", "a new model's weights: gpt2 (normal, std 0.02), sinusoidal (the same, sinusoidal "
            "positions) or default (PyTorch's)", d.init, choices=["gpt2", "sinusoidal", "default"], metavar="INIT")
+    option("--init-std", "init_std", "std of the gpt2/sinusoidal start (small models: about 1/sqrt(width))",
+           d.init_std, type=ABOVE_0, metavar="STD")
     option("--merge-unused", "merge_unused", "train the head rows of tokens the text never uses as one row (same "
            "training, faster)", "off", action="store_const", const=True)
     option("--prompt", "sample_prompt", "start of the samples printed while training", repr(d.sample_prompt),

@@ -592,6 +592,8 @@ def _check_train_config(cfg: "TrainConfig") -> None:
     if cfg.init not in ("gpt2", "sinusoidal", "default"):
         fail("init", "'gpt2' (GPT-2's initialisation), 'sinusoidal' (GPT-2's, with sinusoidal position "
                      "embeddings) or 'default' (PyTorch's)")
+    if isinstance(cfg.init_std, bool) or not isinstance(cfg.init_std, (int, float)) or not 0 < cfg.init_std <= 1:
+        fail("init_std", "a standard deviation above 0 and at most 1, e.g. 0.02 (GPT-2's) or 1 / sqrt(emb_dim)")
     if not isinstance(cfg.model_overrides, dict):
         fail("model_overrides", "a dict of configuration fields, e.g. {'n_layers': 2}")
     if not isinstance(cfg.merge_unused, bool):
@@ -636,6 +638,7 @@ class TrainConfig:
     sample_prompt: str = "Once upon a time"
     sample_tokens: int = 60
     init: str = "gpt2"  # "gpt2": init_weights_gpt2; "sinusoidal": the same, with sinusoidal_positions; "default": PyTorch's
+    init_std: float = 0.02  # the standard deviation of "gpt2" and "sinusoidal" (GPT-2's 0.02 was chosen for width 768)
     resume: Optional[str] = None  # a checkpoint folder to continue from
     max_seconds: Optional[float] = None  # stop (and save) after this much time; the cosine then ends there
     probes: bool = True  # on the bundled corpus: run gptbook.probes at every evaluation (kept in the history)
@@ -802,10 +805,11 @@ class Trainer:
             else:
                 self.model = GPTModel({**get_config(cfg.model), **cfg.model_overrides})
                 if cfg.init in ("gpt2", "sinusoidal"):
-                    init_weights_gpt2(self.model)
+                    init_weights_gpt2(self.model, std=cfg.init_std)
                 if cfg.init == "sinusoidal":  # the position embedding starts from sinusoids instead of noise
                     with torch.no_grad():
-                        self.model.pos_emb.weight.copy_(sinusoidal_positions(*self.model.pos_emb.weight.shape))
+                        self.model.pos_emb.weight.copy_(
+                            sinusoidal_positions(*self.model.pos_emb.weight.shape, std=cfg.init_std))
         self.max_length = cfg.max_length or self.model.cfg["context_length"]
         if self.max_length > self.model.cfg["context_length"]:
             raise ValueError(f"max_length {self.max_length} exceeds the model's context_length "

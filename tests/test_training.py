@@ -415,6 +415,16 @@ def test_trainer_sinusoidal_init_starts_from_the_sinusoids(tmp_path):
     assert torch.equal(trainer.model.pos_emb.weight.detach(), sinusoidal_positions(32, 32))
 
 
+def test_trainer_init_std_scales_the_start(tmp_path):
+    from gptbook.training import sinusoidal_positions
+
+    trainer = Trainer(trainer_config(tmp_path, init="sinusoidal", init_std=0.1, max_steps=1), log=lambda m: None)
+    trainer._setup_device()
+    trainer._build()
+    assert torch.equal(trainer.model.pos_emb.weight.detach(), sinusoidal_positions(32, 32, std=0.1))
+    assert float(trainer.model.tok_emb.weight.detach().std()) == pytest.approx(0.1, rel=0.05)
+
+
 def test_trainer_stops_at_the_time_budget_and_saves(tmp_path):
     from gptbook.checkpoint import load_checkpoint_metadata
 
@@ -436,6 +446,7 @@ def test_trainer_stops_at_the_time_budget_and_saves(tmp_path):
     ({"val_fraction": 1.0}, "TrainConfig.val_fraction must be a number between 0 and 1"),
     ({"init": "xavier"}, "TrainConfig.init must be 'gpt2'"),
     ({"probe_stories": 0}, "to run no probes, set probes=False"),
+    ({"init_std": 0.0}, "init_std must be a standard deviation above 0"),
     ({"merge_unused": "yes"}, "TrainConfig.merge_unused must be True"),
 ])
 def test_train_config_refuses_a_setting_that_cannot_work(setting, expected):
