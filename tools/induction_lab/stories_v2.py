@@ -78,8 +78,8 @@ class StoryWriterV2(v1._StoryWriter):
         n_days = r.randint(2, 4)
         lost_day = r.randrange(n_days - 1) if r.random() < 0.6 else None
         lost = (r.choice(v1.COLORS), r.choice(v1.BELONGINGS)) if lost_day is not None else None
-        paragraphs = [self.introduction()]
         title = self.title(lost)
+        paragraphs = [self.introduction()]
         lost_place = None
         for i in range(n_days):
             if i > 0:
@@ -90,8 +90,7 @@ class StoryWriterV2(v1._StoryWriter):
             else:
                 text, place = self.outing()
                 parts, chosen = [text], []
-                wanted = r.randint(1, 2)
-                while len(chosen) < wanted:
+                while len(chosen) < r.randint(1, 2):  # a second scene with probability 1/2 (as the runs drew it)
                     scene = r.choices(("count", "share", "pet", "help"), weights=p["scene_weights"])[0]
                     if scene not in chosen:
                         chosen.append(scene)
