@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .checkpoint import _sha256
+
+if TYPE_CHECKING:
+    from ..model import GPTModel
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 #: The shipped weights (bf16 safetensors) and their metadata.
@@ -30,7 +33,7 @@ def course_model_info() -> dict[str, Any]:
     return json.loads(INFO_FILE.read_text(encoding="utf-8"))
 
 
-def load_course_model(verify: bool = True) -> "GPTModel":
+def load_course_model(verify: bool = True) -> GPTModel:
     """Return the course's trained tiny GPT (fp32, eval mode), loaded from the weights shipped with gptbook.
 
     Args:
@@ -52,7 +55,7 @@ def load_course_model(verify: bool = True) -> "GPTModel":
         )
     state = load_file(str(WEIGHTS_FILE))  # bf16 tensors; the output head is tied to tok_emb (not stored)
     state["out_head.weight"] = state["tok_emb.weight"]
-    from ..model import GPTModel
+    from ..model import GPTModel  # here, not at the top: loading the course model is the only use
 
     model = GPTModel(info["config"])
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
