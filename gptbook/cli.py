@@ -72,6 +72,7 @@ SEED = _checked(int, lambda v: 0 <= v < 2**32, "a whole number from 0 to 4294967
 ABOVE_0 = _checked(float, lambda v: _finite(v) and v > 0, "a number > 0")
 AT_LEAST_0 = _checked(float, lambda v: _finite(v) and v >= 0, "a number >= 0")
 PROBABILITY = _checked(float, lambda v: _finite(v) and 0 < v <= 1, "a number above 0 and at most 1")
+SHARE = _checked(float, lambda v: _finite(v) and 0 <= v <= 1, "a number from 0 to 1")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -136,8 +137,7 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
         p.add_argument(flag, dest=dest, help=text, default=argparse.SUPPRESS, **kwargs)
 
     p.add_argument("--recipe", choices=list(RECIPES), default=argparse.SUPPRESS,
-                   help="start from a recipe of the course (gptbook.recipes) instead of the defaults below: "
-                        "course (the shipped course model)")
+                   help="start from a recipe (gptbook.recipes): course (the shipped model) or notebook (notebook 08's run)")
     option("--config", "model", "model configuration: tiny, 124M, gpt2, gpt2-medium, ...", d.model, metavar="NAME")
     option("--set", "model_overrides", "change one model configuration field, e.g. n_layers=2 (repeatable)",
            action="append", type=_override, metavar="KEY=VALUE")
@@ -173,12 +173,16 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
     option("--device", "device", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps", d.device)
     option("--bf16", "autocast", "bf16 autocast: auto (on for bf16-capable CUDA GPUs only), on or off", "auto",
            type=_bf16, metavar="{auto,on,off}")
-    option("--init", "init", "a new model's weights: gpt2 (normal, std 0.02), sinusoidal (the same, sinusoidal "
+    option("--init", "init", "a new model's weights: gpt2 (normal), sinusoidal (the same, sinusoidal "
            "positions) or default (PyTorch's)", d.init, choices=["gpt2", "sinusoidal", "default"], metavar="INIT")
     option("--init-std", "init_std", "std of the gpt2/sinusoidal start (small models: about 1/sqrt(width))",
            d.init_std, type=ABOVE_0, metavar="STD")
     option("--merge-unused", "merge_unused", "train the head rows of tokens the text never uses as one row (same "
            "training, faster)", "off", action="store_const", const=True)
+    option("--copy-drills", "copy_drills", "share of rows that are copy drills (random tokens twice; 'X by X')",
+           d.copy_drills, type=SHARE, metavar="SHARE")
+    option("--copy-echo", "copy_echo", "share of the copy drills that are 'X by X' echoes", d.copy_echo, type=SHARE,
+           metavar="SHARE")
     option("--prompt", "sample_prompt", "start of the samples printed while training", repr(d.sample_prompt),
            metavar="TEXT")
     p.set_defaults(run=run_train)

@@ -598,6 +598,10 @@ def _check_train_config(cfg: "TrainConfig") -> None:
         fail("model_overrides", "a dict of configuration fields, e.g. {'n_layers': 2}")
     if not isinstance(cfg.merge_unused, bool):
         fail("merge_unused", "True (train the head rows of unused tokens as one shared row) or False")
+    for name in ("copy_drills", "copy_echo"):
+        if not is_number(getattr(cfg, name)) or not 0 <= getattr(cfg, name) <= 1:
+            fail(name, "a probability between 0 and 1" + (" (the share of rows that are copy drills; 0: none)"
+                                                          if name == "copy_drills" else ""))
     if not isinstance(cfg.probes, bool):
         fail("probes", "True (run the probes at every evaluation on the bundled corpus) or False")
     if not is_int(cfg.probe_stories) or cfg.probe_stories < 1:
@@ -644,6 +648,8 @@ class TrainConfig:
     probes: bool = True  # on the bundled corpus: run gptbook.probes at every evaluation (kept in the history)
     probe_stories: int = 40  # validation stories the probes read
     merge_unused: bool = False  # train the head rows of tokens the text never uses as one row (UnusedTokens)
+    copy_drills: float = 0.0  # share of training rows replaced by copy drills (gptbook.copy_drills); 0: none
+    copy_echo: float = 0.3  # of the drills, the share that are "X by X" echoes (the rest: repeated sequences)
 
 
 class _LossModule(nn.Module):
@@ -736,6 +742,7 @@ class Trainer:
                                          "tokens_seen": [], "val_probes": [], "val_seconds": []}
         self.step = 0  # optimizer steps done
         self.unused_tokens: Optional[UnusedTokens] = None  # with merge_unused: the shared head row (fit sets it)
+        self.copy_drills: Any = None  # with copy_drills > 0: a gptbook.copy_drills.CopyDrills (set by _load_data)
         self._finished = False  # fit() ran to the end (close() then waits for the other processes)
         self._steps_this_run = 0  # ... of which in this process (not before a resume)
         self._started = time.perf_counter()
@@ -781,6 +788,11 @@ class Trainer:
         max_length = self.max_length
         self.train_windows = TokenWindows(self.train_ids, max_length, cfg.batch_size, cfg.seed,
                                           self.rank, self.world_size, shuffle=True)
+        if cfg.copy_drills > 0:
+            from .copy_drills import CopyDrills
+
+            self.copy_drills = CopyDrills(self.train_ids.unique().tolist(), cfg.copy_drills, cfg.copy_echo,
+                                          seed=cfg.seed + self.rank)
         try:
             self.val_windows = TokenWindows(self.val_ids, max_length, cfg.batch_size, cfg.seed,
                                             self.rank, self.world_size, shuffle=False)
@@ -875,7 +887,10 @@ class Trainer:
         self.loss_module.train()
         total = 0.0
         for micro in range(cfg.grad_accum_steps):
-            inputs, targets = self.train_windows.batch(self.step * cfg.grad_accum_steps + micro)
+            index = self.step * cfg.grad_accum_steps + micro
+            inputs, targets = self.train_windows.batch(index)
+            if self.copy_drills is not None:  # some rows become copy drills (validation stays stories only)
+                inputs, targets = self.copy_drills.mix(inputs, targets, index)
             inputs, targets = inputs.to(self.device), targets.to(self.device)
             last = micro == cfg.grad_accum_steps - 1
             # under DDP, average the gradients across processes only once, on the last micro-batch

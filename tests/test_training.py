@@ -383,6 +383,17 @@ def test_trainer_resume_continues_exactly(tmp_path):
     assert straight["train_losses"][-1] < straight["train_losses"][0]
 
 
+def test_trainer_with_copy_drills_trains_on_them_and_resumes_exactly(tmp_path):
+    drilled = dict(copy_drills=0.5)
+    straight = Trainer(trainer_config(tmp_path / "a", **drilled), log=lambda m: None).fit()
+    plain = Trainer(trainer_config(tmp_path / "p"), log=lambda m: None).fit()
+    assert straight["train_losses"] != pytest.approx(plain["train_losses"], abs=1e-4)  # drills were trained on
+    Trainer(trainer_config(tmp_path / "b", max_steps=3, **drilled), log=lambda m: None).fit()
+    resumed = Trainer(trainer_config(tmp_path / "b", resume=str(tmp_path / "b" / "run"), **drilled),
+                      log=lambda m: None).fit()
+    assert resumed["train_losses"] == pytest.approx(straight["train_losses"], abs=1e-5)
+
+
 def test_gpt2_initialisation_starts_near_log_vocab(tokenizer):
     from gptbook.training import init_weights_gpt2
 
