@@ -155,12 +155,13 @@ def test_model_loss_uses_the_fused_loss_by_default_and_the_classic_one_when_told
     from unittest import mock
 
     import gptbook.training as training
+    from gptbook.training import loss  # the module whose model_loss calls it (a patch must go where the name is used)
     from conftest import MINI_CONFIG
 
     torch.manual_seed(0)
     model = GPTModel(MINI_CONFIG).eval()  # no dropout: both losses see the same model
     x, y = torch.randint(0, 50257, (2, 8)), torch.randint(0, 50257, (2, 8))
-    with mock.patch.object(training, "chunked_cross_entropy", wraps=training.chunked_cross_entropy) as fused:
+    with mock.patch.object(loss, "chunked_cross_entropy", wraps=training.chunked_cross_entropy) as fused:
         default = training.model_loss(model, x, y)
         assert fused.call_count == 1
         classic = training.model_loss(model, x, y, fast=False)
