@@ -66,7 +66,7 @@ class Trainer:
         # dashboard=True: a live TrainingDashboard (gptbook.dashboard) is the callback and shows the log
         self.dashboard = None
         if dashboard:
-            from ..dashboard import TrainingDashboard
+            from ..ui.dashboard import TrainingDashboard
 
             self.dashboard = TrainingDashboard() if dashboard is True else dashboard
             callback, log = self.dashboard, self.dashboard.log_to(log)

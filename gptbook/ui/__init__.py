@@ -6,10 +6,11 @@
     generation  GenerationWidget                                  notebook 07
     explorer    TokenProbabilityExplorer                          notebook 10
     plots       heat maps, bar charts, token boxes (matplotlib)   notebooks 01, 04, 07, 08, 10
+    dashboard   TrainingDashboard: the live training dashboard    notebook 08
+                (its background run and record; the picture in dashboard_plot)
 
 Learners import them by their old paths, which re-export these: ``gptbook.widgets``, ``gptbook.explorer``,
-``gptbook.viz``. The training dashboard is still ``gptbook.dashboard`` (the trainer imports it there; it moves
-here with the training room's split).
+``gptbook.viz``, ``gptbook.dashboard``.
 
 A new widget: a class in a module of its own here, built on ``base._GptbookBox`` (or ``base._TextBox`` when a
 text box drives it), its parts tagged with ``gptbook-...`` CSS classes for ``tests/test_browser.py``; re-export it
