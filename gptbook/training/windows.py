@@ -1,4 +1,5 @@
-"""``TokenWindows``: the batches ``Trainer`` reads, found again from the step number alone (how a resumed run goes on)."""
+"""``TokenWindows``: the batches ``Trainer`` reads, each found again from the step number alone (which is how a
+resumed run goes on where it stopped)."""
 
 from __future__ import annotations
 
