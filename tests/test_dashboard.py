@@ -1,6 +1,7 @@
 """The live training dashboard: what it shows while a run goes, its Stop button, and its fall-back outside Jupyter."""
 
 import math
+import threading
 import time
 
 import matplotlib
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from gptbook import GPTModel
+from gptbook._shared import eval_mode
 from gptbook.checkpoint import load_checkpoint_metadata
 from gptbook.corpus import load_corpus
 from gptbook.dashboard import TrainingDashboard, live_frontend, reference_losses
@@ -32,6 +34,40 @@ def wait_until(condition, timeout=120.0):
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_a_background_run_owns_its_model_until_it_ends():
+    """Only the training thread switches the model between train() and eval() while it trains in the background:
+    eval_mode in a cell meanwhile refuses (it would turn dropout off under the training steps), and afterwards the
+    model is the kernel's again."""
+    from conftest import MINI_CONFIG
+
+    model = GPTModel(MINI_CONFIG)
+    dashboard = TrainingDashboard(live=True, references={}, sample_tokens=0, probe_stories=0)
+    started, finish = threading.Event(), threading.Event()
+
+    def train():
+        dashboard("start", model=model, total_steps=2)
+        with eval_mode(model):  # the training thread may switch it (its evaluations)
+            pass
+        started.set()
+        assert finish.wait(60)
+        dashboard("end", step=2, model=model)
+        return "done"
+
+    dashboard.run(train)
+    try:
+        assert started.wait(60)
+        with pytest.raises(RuntimeError, match=r"dashboard\.wait\(\)"):
+            with eval_mode(model):
+                pass
+        assert model.training
+    finally:
+        finish.set()
+    assert dashboard.wait(60) and dashboard.result == "done" and dashboard.exception is None
+    with eval_mode(model):
+        assert not model.training
+    assert model.training
 
 
 def test_under_pytest_there_is_no_live_front_end_and_training_runs_in_the_foreground(tmp_path):

@@ -270,6 +270,43 @@ def test_a_second_generate_press_while_generating_is_refused_and_the_first_finis
     assert gen.status.value == "8 / 8 tokens · done" and not gen.generate_button.disabled
 
 
+def test_generating_never_switches_the_models_modes(tokenizer):
+    """The Generate button's thread runs while the kernel may use the model: it neither turns dropout off under
+    the kernel (eval) nor switches the modes back at its end over what the kernel set meanwhile, and it still
+    generates without dropout."""
+    import threading
+
+    import torch
+
+    from conftest import MINI_CONFIG
+    from gptbook import GPTModel
+
+    torch.manual_seed(0)
+    model = GPTModel(MINI_CONFIG)  # in training mode, dropout 0.1: as a learner builds it
+    entered, release = threading.Event(), threading.Event()
+
+    def pause(module, args):  # holds the generation inside the model (on the thread's side) until released
+        if not entered.is_set():
+            entered.set()
+            assert release.wait(timeout=60)
+
+    handle = model.trf_blocks[0].register_forward_pre_hook(pause)
+    gen = GenerationWidget(model, tokenizer, prompt="Every effort moves you", max_new_tokens=8, eos_id=None,
+                           token_delay=0.0)
+    gen.generate_button.click()
+    try:
+        assert entered.wait(timeout=60) and gen.running
+        assert all(m.training for m in model.modules()), "the widget's thread switched the kernel's model to eval"
+        model.eval()  # the kernel's own switch, while the widget generates
+    finally:
+        release.set()
+    assert gen.wait(timeout=60)
+    handle.remove()
+    assert not any(m.training for m in model.modules()), "the widget's thread switched the modes back"
+    ids = text_to_token_ids("Every effort moves you", tokenizer)
+    assert gen.token_ids == generate(model, ids, 8)[0, ids.shape[1]:].tolist(), "the same text as without dropout"
+
+
 def test_an_unexpected_error_from_the_model_is_shown_and_the_widget_keeps_working(gen, mini_model, monkeypatch):
     def broken_forward(*args, **kwargs):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")

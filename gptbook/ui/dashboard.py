@@ -49,7 +49,7 @@ from typing import Any, Callable, Optional
 import ipywidgets as W
 from matplotlib.figure import Figure
 
-from .._shared import eval_mode
+from .._shared import eval_mode, hold_model, release_model
 from .base import _ERROR_STYLE, _with_classes, figure_to_png
 from .dashboard_plot import dashboard_figure, reference_losses
 
@@ -121,6 +121,7 @@ class TrainingDashboard(W.VBox):
         self._stop_requested = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
+        self._held: Any = None  # the model a background run trains (held from its "start": gptbook._shared)
         self.result: Any = None  # what the function given to ``run`` returned
         self.exception: Optional[BaseException] = None
         self.n_draws = 0  # pictures drawn so far
@@ -166,6 +167,8 @@ class TrainingDashboard(W.VBox):
         once -- ``Trainer.fit`` then returns its history, which fills in as it trains. Otherwise:
         run ``train()`` here and return what it returns.
 
+        In the background the training thread owns the model from its "start" to the end: it alone switches
+        the model between ``train()`` and ``eval()``, and ``eval_mode`` in a cell refuses meanwhile (gptbook._shared).
         In the background ``train`` runs beside the cells that follow: whatever it draws from torch's
         global generator (``nn.Dropout``, ``torch.manual_seed``) it takes from theirs. ``Trainer`` draws
         from none (see ``Trainer.fit``); with ``train_model_simple`` set the model's dropout to 0 or
@@ -197,6 +200,10 @@ class TrainingDashboard(W.VBox):
                                     f'{html.escape(type(exc).__name__ + ": " + str(exc))}</div>')
                 self.state = "failed"
                 self.stop_button.disabled = True
+            finally:
+                if self._held is not None:  # the kernel may switch the model's modes again
+                    release_model(self._held)
+                    self._held = None
 
         self._thread = threading.Thread(target=target, name="gptbook-training", daemon=True)
         self._thread.start()
@@ -235,6 +242,10 @@ class TrainingDashboard(W.VBox):
         self.reset()
         self._stop_requested.clear()
         self.total_steps, self.first_step, self.step = int(total_steps), int(step), int(step)
+        if model is not None and self._thread is threading.current_thread():
+            # this thread trains the model now: until the run ends, no other thread switches its train/eval modes
+            hold_model(model)
+            self._held = model
         if history:  # a resumed Trainer: show the curves so far
             self.data["steps"] = list(history.get("steps", []))
             self.data["train_losses"] = list(history.get("train_losses", []))

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import ipywidgets as W
 from torch import nn
 
-from .._shared import eval_mode
+from .._shared import eval_view
 from ..generation import generate_stream
 from ..tokenizer import EOT_ID, get_tokenizer, text_to_token_ids
 from . import plots
@@ -33,7 +33,8 @@ class GenerationWidget(_GptbookBox):
     with a note; an empty prompt shows an error (type ``<|endoftext|>`` to start from nothing).
 
     Args:
-        model: a ``GPTModel`` (run in eval mode; its mode is restored afterwards).
+        model: a ``GPTModel``, run in eval mode without switching its own mode (a model in training mode, or one
+            a background run trains, is run through an eval-mode twin sharing its weights: ``gptbook._shared``).
         tokenizer: the tokenizer (default: ``get_tokenizer()``).
         prompt: the prompt to start with.
         max_new_tokens, temperature, top_k, top_p, seed: the knobs' starting values.
@@ -186,29 +187,32 @@ class GenerationWidget(_GptbookBox):
                            f"it continues from the last {context}.")
 
         ending = "done"
-        with eval_mode(model):  # no dropout while generating; every module's own mode comes back after
-            stream = generate_stream(
-                model, idx.to(next(model.parameters()).device), n_max,
-                temperature=self.temperature.value,
-                top_k=self.top_k.value or None,
-                top_p=self.top_p.value if self.top_p.value < 1.0 else None,
-                eos_id=self.eos_id, seed=seed, return_probs=True,
-            )
-            try:
-                for token, probs in stream:
-                    token_id = int(token[0, 0])
-                    self.token_ids.append(token_id)
-                    self.new_text = tokenizer.decode(self.token_ids)  # whole, so split characters join up
-                    self.candidates.value = ("<small>Most likely next tokens at this step (orange: the one chosen)</small>"
-                                             + plots.top_tokens_html(probs[0], tokenizer, top=5, chosen=token_id))
-                    self._show_progress(f"{len(self.token_ids)} / {n_max} tokens")
-                    if token_id == self.eos_id:
-                        ending = "reached <|endoftext|>"
-                    elif len(self.token_ids) < n_max and self._stop_requested.wait(self.token_delay):
-                        ending = "stopped"
-                        break
-            finally:
-                stream.close()
+        # No dropout while generating, and no train()/eval() switch either: this may run in the widget's thread
+        # while the kernel (or a background training run) uses the model. eval_view gives the model itself when
+        # it is in eval mode and nobody trains it, else an eval-mode twin sharing its weights (gptbook._shared).
+        runner = eval_view(model)
+        stream = generate_stream(
+            runner, idx.to(next(model.parameters()).device), n_max,
+            temperature=self.temperature.value,
+            top_k=self.top_k.value or None,
+            top_p=self.top_p.value if self.top_p.value < 1.0 else None,
+            eos_id=self.eos_id, seed=seed, return_probs=True,
+        )
+        try:
+            for token, probs in stream:
+                token_id = int(token[0, 0])
+                self.token_ids.append(token_id)
+                self.new_text = tokenizer.decode(self.token_ids)  # whole, so split characters join up
+                self.candidates.value = ("<small>Most likely next tokens at this step (orange: the one chosen)</small>"
+                                         + plots.top_tokens_html(probs[0], tokenizer, top=5, chosen=token_id))
+                self._show_progress(f"{len(self.token_ids)} / {n_max} tokens")
+                if token_id == self.eos_id:
+                    ending = "reached <|endoftext|>"
+                elif len(self.token_ids) < n_max and self._stop_requested.wait(self.token_delay):
+                    ending = "stopped"
+                    break
+        finally:
+            stream.close()
         self._show_progress(f"{len(self.token_ids)} / {n_max} tokens · {ending}")
 
     def _show_progress(self, status: str) -> None:
