@@ -15,9 +15,9 @@ import import_graph  # noqa: E402
 
 
 MAX_LINES = 420
-# Modules of the training room over the limit, split in step 2 (issue 19).
-KNOWN_LONG = {"gptbook/training.py", "gptbook/corpus.py", "gptbook/widgets.py",
-              "gptbook/dashboard.py", "gptbook/cli.py"}
+# Modules allowed over the limit. Step 2 of issue 19 split training.py, dashboard.py and cli.py; corpus.py (under the
+# limit now, 2026-12-05) stays here while it is being rewritten (issue 17).
+KNOWN_LONG = {"gptbook/corpus.py"}
 
 
 def test_there_are_no_import_cycles():
@@ -54,7 +54,7 @@ def test_no_submodule_shadows_a_name_a_room_exports():
     import importlib
     import types
 
-    for package in ("gptbook.exercises", "gptbook.ui", "gptbook.loading"):
+    for package in ("gptbook.exercises", "gptbook.ui", "gptbook.loading", "gptbook.training", "gptbook.cli"):
         folder = ROOT / package.replace(".", "/")
         names = sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
         for name in names:
@@ -66,3 +66,22 @@ def test_no_submodule_shadows_a_name_a_room_exports():
             assert not isinstance(getattr(module, name), types.ModuleType), f"{package}.{name}"
     from gptbook.exercises import progress
     assert callable(progress) and progress.__module__ == "gptbook.exercises.api"
+
+
+def test_the_split_modules_keep_their_old_paths():
+    """``training.py``, ``dashboard.py`` and ``cli.py`` became packages or moved (issue 19, step 2): every name the
+    notebooks, the tools and the tests import from the old paths is still there."""
+    import gptbook.cli
+    import gptbook.dashboard
+    import gptbook.training
+
+    training_names = """TokenWindows TrainConfig Trainer TrainingCallback UnusedTokens autocast_context
+        bf16_autocast_supported calc_loss_batch calc_loss_loader choose_device chunked_cross_entropy eval_mode
+        evaluate_model generate_and_print_sample hidden_states init_weights_gpt2 lr_at_step make_optimizer model_loss
+        perplexity plot_losses sinusoidal_positions supports_fast_loss train_model_simple""".split()
+    assert [n for n in training_names if not hasattr(gptbook.training, n)] == []
+    assert [n for n in ("TrainingDashboard", "live_frontend", "reference_losses")
+            if not hasattr(gptbook.dashboard, n)] == []
+    assert [n for n in ("main", "build_parser", "train_config_from_args", "parse_override", "resolve_device",
+                        "load_model", "UsageError") if not hasattr(gptbook.cli, n)] == []
+    assert gptbook.dashboard.TrainingDashboard.__module__ == "gptbook.ui.dashboard"
