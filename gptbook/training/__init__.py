@@ -34,7 +34,7 @@ One job a file; import every name from here (``from gptbook.training import ...`
 Taught in notebook 08 (training).
 """
 
-from .._shared import choose_device, eval_mode
+from .._shared import choose_device, eval_mode  # imported from here by older code (and tests): kept
 from .config import TrainConfig
 from .loss import (
     UnusedTokens, calc_loss_batch, calc_loss_loader, chunked_cross_entropy, hidden_states, model_loss, perplexity,
