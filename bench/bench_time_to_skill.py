@@ -1,12 +1,13 @@
 """Time to skill: how long a course recipe trains before the model counts, and before it copies in context.
 
-    python bench/bench_time_to_skill.py                    # the course model's recipe (about an hour)
+    python bench/bench_time_to_skill.py --recipe notebook  # notebook 08's run (a few minutes)
+    python bench/bench_time_to_skill.py                    # the course model's recipe (about half an hour)
     python bench/bench_time_to_skill.py --max-steps 300    # ... only its first 300 steps
     python bench/bench_time_to_skill.py --shipped          # read the shipped course model's own run
 
 For a recipe of ``gptbook.recipes`` it trains a fresh model with ``Trainer`` (in this process) and reads
-its history: at every evaluation the probes (``gptbook.probes``, on held-out stories) and the seconds of
-training so far; in-context copying (``gptbook.probes.induction_accuracy``) is measured at every evaluation too. It prints, for each skill, the first
+its history: at every evaluation the probes (``gptbook.probes``, on held-out stories), in-context copying
+(``induction``: ``gptbook.probes.induction_accuracy``) and the seconds of training so far. It prints, for each skill, the first
 evaluation at which the skill was reached -- counting >= 90 %, induction >= 50 % -- with the tokens and
 seconds it took (set-up excluded, evaluations included: what a learner waits), and the CPU it ran on.
 Nothing is asserted: figures depend on the machine (name it beside every figure).
@@ -17,8 +18,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 from dataclasses import replace
-
-import torch
 
 from gptbook.course_model import _machine, course_model_info
 from gptbook.recipes import RECIPES
@@ -70,17 +69,14 @@ def main() -> None:
         report("course (shipped run)", time_to_skill(history, tokens_per_step), info["machine"],
                history["val_probes"][-1])
         return
-    from gptbook.probes import induction_accuracy
     from gptbook.training import Trainer
 
-    def measure_induction(event: str, **info) -> bool:  # the induction probe beside the others, at every evaluation
-        if event == "eval" and info.get("probes") is not None:
-            info["probes"]["induction"] = induction_accuracy(info["model"])["second"]
+    def stop_early(event: str, **info) -> bool:  # --max-steps: stop there, with the recipe's schedule
         return args.max_steps is not None and event == "step" and info["step"] >= args.max_steps
 
     with tempfile.TemporaryDirectory() as out:
         config = replace(RECIPES[args.recipe], out_dir=out)
-        trainer = Trainer(config, log=lambda message: None, callback=measure_induction)
+        trainer = Trainer(config, log=lambda message: None, callback=stop_early)
         history = trainer.fit()
     tokens_per_step = config.batch_size * trainer.max_length * config.grad_accum_steps
     print(f"{trainer.step} steps, {trainer.step * tokens_per_step:,} tokens, "

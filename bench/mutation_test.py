@@ -41,10 +41,11 @@ MODULES = {
     "layers": (["tests/test_model.py"], None),
     "loading/hf_gpt2": (["tests/test_weights.py"], None),  # was weights.py
     "loading/state": (["tests/test_weights.py", "tests/test_loading.py", "tests/test_checkpoint.py"], None),
-    "training": (["tests/test_training.py", "tests/test_ddp.py"],  # the loss and the DDP mean only
-                 {"forward", "backward", "chunked_cross_entropy", "hidden_states", "model_loss", "_all_reduce_mean"}),
+    "training/loss": (["tests/test_training.py"],  # the loss only (training.py became a package, issue 19)
+                      {"forward", "backward", "chunked_cross_entropy", "hidden_states", "model_loss"}),
+    "training/trainer": (["tests/test_ddp.py"], {"_all_reduce_mean"}),  # the DDP mean only
 }
-TEST_SELECTION = {"training": ["-k", "loss or chunk or several or ddp_steps"]}
+TEST_SELECTION = {"training/loss": ["-k", "loss or chunk or several"], "training/trainer": ["-k", "ddp_steps"]}
 
 #: The six bugs the fast library tests alone must catch: (module, text, replacement, what it breaks, tests).
 PLANTED = [
@@ -56,13 +57,13 @@ PLANTED = [
     ("generation", "drop = drop_sorted.scatter(-1, sorted_idx, drop_sorted)", "drop = drop_sorted",
      "a broken sampler (the nucleus not mapped back to vocabulary order)",
      ["tests/test_generation.py", "-k", "top_p or top_k or filter"]),
-    ("training", "grad_w.addmm_(probs.T, h.float(), alpha=1.0 / n)", "grad_w.addmm_(probs.T, h.float(), alpha=1.0 / len(t))",
+    ("training/loss", "grad_w.addmm_(probs.T, h.float(), alpha=1.0 / n)", "grad_w.addmm_(probs.T, h.float(), alpha=1.0 / len(t))",
      "a broken loss gradient (the weight's gradient averaged per chunk)",
      ["tests/test_training.py", "-k", "chunk or several"]),
     ("loading/hf_gpt2", 'sd[ours + "norm1.scale"], sd[ours + "norm1.shift"] = get(h + "ln_1.weight"), get(h + "ln_1.bias")',
      'sd[ours + "norm1.scale"], sd[ours + "norm1.shift"] = get(h + "ln_2.weight"), get(h + "ln_1.bias")',
      "a broken weight mapping (ln_2 loaded into norm1)", ["tests/test_weights.py", "-k", "logits"]),
-    ("training", "return float(t.item()) / self.world_size", "return float(t.item())", "a broken DDP mean",
+    ("training/trainer", "return float(t.item()) / self.world_size", "return float(t.item())", "a broken DDP mean",
      ["tests/test_ddp.py", "-k", "ddp_steps"]),
 ]
 
@@ -95,7 +96,7 @@ EQUIVALENT = {
         _LAST_DIM,
     ("attention", "elif num_tokens == 1:  # one new token: it may see every cached key", "1 -> 2", 1):
         "one new token then takes the masked branch, whose mask row hides no cached key: the same result",
-    ("training", "probs = log_probs.clamp_(min=-70.0).exp_()", "70.0 -> 140.0", 1):
+    ("training/loss", "probs = log_probs.clamp_(min=-70.0).exp_()", "70.0 -> 140.0", 1):
         "a lower floor for the probabilities: below e^-70 they change the gradient by < 1e-25 either way; "
         "only the speed differs (denormal floats)",
     ("model", "if dtype is not None or device is not None:", "IsNot -> Is", 2):

@@ -2,15 +2,15 @@
 
 Several notebooks want a model that has learned something: the live generation widget, the
 attention heat maps after training, the logit lens and the head roles of notebook 10. That model
-was trained once, with the project's own trainer and the recipe below, and its weights ship inside
-the package (``gptbook/data/course_model.safetensors``, bf16, about 32 MB) beside a JSON file of
+was trained once, with the project's own trainer and ``gptbook.recipes.COURSE_RECIPE``, and its weights
+ship inside the package (``gptbook/data/course_model.safetensors``, bf16, about 15 MB) beside a JSON file of
 metadata: the recipe, the corpus's hash, gptbook's version, the steps, tokens, wall time and
 machine of the run, the validation loss and probe accuracies of the shipped weights, and the
 losses and probes at every evaluation of the run (how the skills emerged).
 
 ``load_course_model()`` checks the file's sha256 and loads it in about a second, offline, with no
-training, so every learner, on any machine, gets the very same weights. To train it again (an hour
-or two on a 2-core CPU)::
+training, so every learner, on any machine, gets the very same weights. To train it again (about
+half an hour on one CPU core)::
 
     gptbook train --recipe course --out runs/course-model && python -m gptbook.course_model export runs/course-model
 
@@ -78,7 +78,7 @@ def export_course_model(run_dir: Union[str, Path], wall_seconds: Optional[float]
     from ._version import __version__
     from .checkpoint import load_checkpoint, load_checkpoint_metadata
     from .corpus import load_corpus
-    from .probes import run_probes
+    from .probes import induction_accuracy, run_probes
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     meta = load_checkpoint_metadata(run_dir)
@@ -113,10 +113,12 @@ def export_course_model(run_dir: Union[str, Path], wall_seconds: Optional[float]
         "val_loss": round(_full_val_loss(shipped), 4),
         "probes": {k: round(v, 4) for k, v in run_probes(shipped, n_stories=EXPORT_PROBE_STORIES).items()},
         "probe_stories": EXPORT_PROBE_STORIES,
+        "induction": {k: round(v, 4) for k, v in induction_accuracy(shipped).items()},  # random tokens shown twice
         "history": {
             "val_steps": history.get("val_steps", []),
             "val_losses": [round(v, 4) for v in history.get("val_losses", [])],
             "val_probes": history.get("val_probes", []),
+            "val_seconds": [round(v, 1) for v in history.get("val_seconds", [])],  # training time at each evaluation
             "train_steps": history.get("steps", [])[::10],
             "train_losses": [round(v, 4) for v in history.get("train_losses", [])[::10]],
         },
@@ -134,6 +136,7 @@ def course_model_report(info: Optional[dict[str, Any]] = None) -> str:
 
     info = info or course_model_info()
     r = info["recipe"]
+    columns = (*PROBES, "induction")
     minutes = f"{info['wall_seconds'] / 60:.0f} min" if info.get("wall_seconds") else "not recorded"
     lines = [
         "| | |", "|---|---|",
@@ -141,24 +144,28 @@ def course_model_report(info: Optional[dict[str, Any]] = None) -> str:
         f"| model | `{r['model']}`: {info['config']['n_layers']} blocks of width {info['config']['emb_dim']}, "
         f"{info['config']['n_heads']} heads, context {info['config']['context_length']}, tied head |",
         f"| training | {info['steps']:,} steps of {r['batch_size']} x {r['max_length']} tokens = {info['tokens']:,} tokens; "
-        f"AdamW, peak lr {r['lr']}, warm-up {r['warmup_steps']}, cosine to {r['min_lr']}; seed {r['seed']} |",
+        f"AdamW, peak lr {r['lr']}, warm-up {r['warmup_steps']}, cosine to {r['min_lr']}; seed {r['seed']}; "
+        f"init {r.get('init', 'gpt2')} (std {r.get('init_std', 0.02)}); copy drills {r.get('copy_drills', 0.0):.0%} "
+        f"of the rows; dropout {info['config']['drop_rate']} |",
         f"| wall time | {minutes} on {info['machine']} (shared with other jobs) |",
         *([f"| note | {info['note']} |"] if info.get("note") else []),
         f"| shipped weights | {info['dtype']}, {info['bytes'] / 1e6:.1f} MB, sha256 `{info['sha256'][:16]}...` |",
         f"| validation loss | {info['val_loss']:.3f} (whole validation split, shipped weights) |",
         "| probe accuracies | " + ", ".join(f"{k} **{100 * info['probes'][k]:.0f} %**" for k in PROBES)
         + f" ({info['probe_stories']} validation stories) |",
+        f"| induction | random corpus tokens shown twice: second copy **{100 * info['induction']['second']:.0f} %** "
+        f"right, first copy {100 * info['induction']['first']:.0f} % (chance) |",
         "", "How the skills emerged (validation loss and probes at each evaluation of the run, "
         f"{r['probe_stories']} stories each):", "",
-        "| step | tokens | val loss | " + " | ".join(PROBES) + " |",
-        "|---:|---:|---:|" + "---:|" * len(PROBES),
+        "| step | tokens | val loss | " + " | ".join(columns) + " |",
+        "|---:|---:|---:|" + "---:|" * len(columns),
     ]
     tokens_per_step = info["tokens"] // max(info["steps"], 1)
     probes_at = {p["step"]: p for p in info["history"]["val_probes"]}
     for step, loss in zip(info["history"]["val_steps"], info["history"]["val_losses"]):
         p = probes_at.get(step, {})
         lines.append(f"| {step:,} | {step * tokens_per_step:,} | {loss:.3f} | "
-                     + " | ".join(f"{100 * p[k]:.0f} %" if k in p else "" for k in PROBES) + " |")
+                     + " | ".join(f"{100 * p[k]:.0f} %" if k in p else "" for k in columns) + " |")
     return "\n".join(lines) + "\n"
 
 

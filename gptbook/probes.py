@@ -18,10 +18,10 @@ prediction there the right token? Four skills, from easy to hard:
 ``name_copying``
     copying a name the story introduced: the hero's (``"..., so"`` -> ``" Mia"``, ``"Thank you,"``
     -> ``" Mia"``, ...), the pet's (``"came home,"`` -> ``" Rex"``) and the friend's
-    (``"went to the park with"`` -> ``" Leo"``). For a name of several tokens the probe asks for
-    the tokens after the first, which only copying from the context can give. With 58 heroes and
-    20 pets a model gets these right by finding the name earlier in its context (notebook 10
-    measures how the course model does it).
+    (``"went to the park with"`` -> ``" Leo"``). For a name of several tokens (the pets' names are
+    made up: ``" Zobatu"``) the probe asks for the tokens after the first, which only copying from
+    the context can give. A site counts only when the name was said within the ``NAME_LOOKBACK``
+    tokens before it: a name out of the model's sight cannot be copied.
 
 ``run_probes(model)`` returns the accuracy of each probe (a number in [0, 1]); guessing
 among the week's days would give about 0.14 on ``weekday_order`` and guessing among the names
@@ -54,6 +54,9 @@ from .tokenizer import EOT_ID, get_tokenizer
 PROBES = ("counting", "count_recall", "weekday_order", "name_copying")
 #: The random sequences of ``induction_accuracy``: how many, how long each copy, and their seed.
 INDUCTION_SEQUENCES, INDUCTION_LENGTH, INDUCTION_SEED = 32, 24, 2024
+#: A name site counts only when the name was said within this many tokens before it: three quarters of the
+#: course model's context of 256, the least context ``predict_at_sites`` gives (a name out of sight can't be copied).
+NAME_LOOKBACK = 192
 #: Validation stories used by default: enough for accuracies to about +-3 %, a few seconds on a CPU.
 PROBE_STORIES = 40
 
@@ -125,6 +128,8 @@ def _find_sites(n_stories: int, tokenizer) -> tuple[list[list[int]], list[ProbeS
             answer_ids = tokenizer.encode(answer)
             if ids[position:position + len(answer_ids)] != answer_ids:
                 continue  # the prefix tokenised differently inside the story: not a clean site
+            if probe == "name_copying" and not _said_before(ids, position, answer_ids):
+                continue  # the name is out of sight: no model with this context can copy it
             context = " ".join(text[max(0, offset - 60):offset].split()[-6:])
             # a name of several tokens: the tokens after the first (the first says which name; the rest copy it)
             first = 1 if probe == "name_copying" and len(answer_ids) > 1 else 0
@@ -132,6 +137,12 @@ def _find_sites(n_stories: int, tokenizer) -> tuple[list[list[int]], list[ProbeS
                 shown = context + (" " + tokenizer.decode(answer_ids[:k]).strip() if k else "")
                 sites.append(ProbeSite(probe, s, position + k, answer_ids[k], shown, tokenizer.decode([answer_ids[k]])))
     return token_lists, sites
+
+
+def _said_before(ids: list[int], position: int, name_ids: list[int]) -> bool:
+    """True when the tokens ``name_ids`` occur in the ``NAME_LOOKBACK`` tokens before ``position``."""
+    before, n = ids[max(0, position - NAME_LOOKBACK):position], len(name_ids)
+    return any(before[i:i + n] == name_ids for i in range(len(before) - n + 1))
 
 
 @torch.no_grad()

@@ -17,8 +17,9 @@ What it does, offline and in a throw-away copy of the course (the repository is 
    such request is blocked and recorded).
 
 Screenshots of each step go to $GPTBOOK_SCREENSHOTS (default: test-artifacts/screenshots/); the
-folder is printed at the end of the pytest run. With GPTBOOK_UPDATE_README_SCREENSHOTS=1 the two
-README pictures in images/screenshots/ are refreshed from this run.
+folder is printed at the end of the pytest run. With GPTBOOK_UPDATE_README_SCREENSHOTS=1 the widget
+pictures in images/screenshots/ are refreshed from this run (the dashboard's picture comes from notebook
+08's full run instead: ``images/make_inside_figures.py --dashboard-from``).
 
 Other knobs: $GPTBOOK_CACHE (where the trained course model is cached; shared with the notebooks,
 default ~/.cache/gptbook, so it is trained once, not at every run) and $GPTBOOK_COURSE_DIR (test
@@ -66,7 +67,6 @@ RUN_ALL_TIMEOUT_MS = 480_000
 README_SCREENSHOTS = {  # README picture -> screenshot of this run it is made from
     "generation_widget.png": "07-4-generated.png",
     "attention_explorer.png": "04-4-head-changed.png",
-    "training_dashboard.png": "dash-2-training.png",
     "token_explorer.png": "10-2-explorer.png",
 }
 
