@@ -39,23 +39,23 @@ from __future__ import annotations
 
 import functools
 import math
-import random
 import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Union
 
 import torch
 
 from .stories import (  # noqa: F401  (the story world, as gptbook.corpus.DAYS etc.)
     CORPUS_SEED, CORPUS_STORIES, DAYS, NUMBERS, generate_stories, generate_story,
 )
+from .tokenizer import EOT_TEXT
 
 #: Fraction of the stories used for validation (the last ones generated).
 VAL_FRACTION = 0.1
-#: Separator between stories: GPT-2's end-of-text token.
-STORY_SEPARATOR = "<|endoftext|>"
+#: Separator between stories: GPT-2's end-of-text token (the one string, ``gptbook.tokenizer.EOT_TEXT``).
+STORY_SEPARATOR = EOT_TEXT
 
 
 @functools.lru_cache(maxsize=4)

@@ -46,21 +46,11 @@ def need(module: str, reason: str):
 
 #: Fixtures that make a test slow (seconds each, on 2 cores): such tests get the ``slow`` mark by themselves.
 SLOW_FIXTURES = {"model_124m"}
-#: Slow tests in files being rewritten elsewhere (issue 17), marked from here until they carry the mark themselves:
-#: each takes 8 s to 2 min on 2 busy cores (training a model, a full validation pass, a Python process).
-SLOW_TESTS = {
-    "test_course_model.py::test_export_writes_what_load_reads",
-    "test_course_model.py::test_it_has_learned_the_corpus_regularities",
-    "test_probes.py::test_each_site_is_predicted_from_the_position_before_it",
-    "test_corpus.py::test_corpus_is_deterministic_across_processes",
-}
 
 
 def pytest_collection_modifyitems(config, items):
     """Mark as ``slow`` every test that uses a slow fixture or drives the browser, so that the fast developer loop
     ``pytest -m "not slow" tests/`` leaves them out (CI runs everything)."""
     for item in items:
-        name = f"{item.path.name}::{item.originalname}" if hasattr(item, "originalname") else item.nodeid
-        if (SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("browser")
-                or name in SLOW_TESTS):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)

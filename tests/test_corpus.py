@@ -23,6 +23,7 @@ def sha(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@pytest.mark.slow
 def test_corpus_is_deterministic_across_processes():
     here = sha(load_corpus("all"))
     code = "import hashlib; from gptbook.corpus import load_corpus; print(hashlib.sha256(load_corpus('all').encode()).hexdigest())"

@@ -56,6 +56,7 @@ def test_metadata_describes_the_run_that_made_it():
     assert set(info["probes"]) == set(PROBES)
 
 
+@pytest.mark.slow
 def test_it_has_learned_the_corpus_regularities(shipped):
     """Issue 17's bars, on validation stories and random sequences the model never saw."""
     info = course_model_info()
@@ -111,6 +112,7 @@ def test_missing_files_say_how_to_get_them_back(tmp_path, monkeypatch):
         load_course_model()
 
 
+@pytest.mark.slow
 def test_export_writes_what_load_reads(tmp_path, monkeypatch):
     quick = replace(COURSE_RECIPE, model_overrides={"emb_dim": 32, "n_heads": 2, "n_layers": 1, "context_length": 32},
                     batch_size=2, max_length=32, max_steps=3, eval_every=3, eval_batches=1, sample_tokens=5,

@@ -59,6 +59,7 @@ class PreviousToken(nn.Module):
 
 
 @pytest.mark.parametrize("context_length", [256, 64])
+@pytest.mark.slow
 def test_each_site_is_predicted_from_the_position_before_it(sites, context_length):
     token_lists, found = sites
     predictions = predict_at_sites(PreviousToken(context_length), token_lists, found)

@@ -10,9 +10,10 @@ import torch
 
 from ..config import GPT_CONFIG_124M
 from ..model import GPTModel
+from ..tokenizer import EOT_TEXT
 from .spec import Mistake
 
-EOT = {"<|endoftext|>"}
+EOT = {EOT_TEXT}  # allowed_special for encoding text with <|endoftext|>
 
 
 def _rand(seed: int, *shape: int) -> torch.Tensor:

@@ -10,19 +10,17 @@ time, and with the strongest previous-token head switched off (``gptbook.interpr
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import stories_v2  # noqa: E402
 from lab import v2_validation  # noqa: E402
 
 from gptbook import GPTModel, get_config  # noqa: E402
 from gptbook import probes  # noqa: E402
-from gptbook.corpus import STORY_SEPARATOR  # noqa: E402
+from gptbook.corpus import STORY_SEPARATOR, load_corpus  # noqa: E402
 from gptbook.interpret import ablate, head_scores  # noqa: E402
 from gptbook.tokenizer import EOT_ID, get_tokenizer  # noqa: E402
 
@@ -39,10 +37,9 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--emb", type=int, default=128)
     ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--stories", default='{"repeats": 3, "code_min": 6, "code_max": 12}')
     a = ap.parse_args()
     tokenizer = get_tokenizer()
-    train, val = stories_v2.stories(**json.loads(a.stories))
+    train, val = load_corpus("train"), load_corpus("val")  # the bundled stories (v2 since 2026-12-05)
     vocabulary = sorted(set(tokenizer.encode(train, allowed_special={STORY_SEPARATOR})) - {EOT_ID})
     cfg = get_config("tiny")
     cfg.update(emb_dim=a.emb, n_layers=a.layers, n_heads=a.heads, drop_rate=0.0)

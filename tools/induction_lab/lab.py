@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,11 +27,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import stories_v2  # noqa: E402
 
 from gptbook import GPTModel, get_config  # noqa: E402
 from gptbook import probes as probes_module  # noqa: E402
-from gptbook.corpus import STORY_SEPARATOR  # noqa: E402
+from gptbook.corpus import STORY_SEPARATOR, load_corpus  # noqa: E402
 from gptbook.interpret import head_scores, scores_from_attention, attention_pattern  # noqa: E402,F401
 from gptbook.tokenizer import EOT_ID, get_tokenizer  # noqa: E402
 from gptbook.training import (UnusedTokens, init_weights_gpt2, lr_at_step, make_optimizer,  # noqa: E402
@@ -82,7 +80,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--std", type=float, default=0.02, help="init standard deviation (GPT-2: 0.02; try 1/sqrt(emb))")
     ap.add_argument("--synthetic", type=float, default=0.0, help="share of synthetic rows")
     ap.add_argument("--echo", type=float, default=0.0, help="share of 'X by X' rows among the synthetic ones")
-    ap.add_argument("--stories", default="{}", help='JSON of stories_v2 parameters, e.g. {"repeats": 2}')
     ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -95,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         log.write(line + "\n")
         log.flush()
 
-    train, val = stories_v2.stories(**json.loads(a.stories))
+    train, val = load_corpus("train"), load_corpus("val")  # the bundled stories (v2 since 2026-12-05)
     tokenizer = get_tokenizer()
     ids = torch.tensor(tokenizer.encode(train, allowed_special={STORY_SEPARATOR}))
     vocabulary = sorted(set(ids.tolist()) - {EOT_ID})
