@@ -33,11 +33,11 @@ HERE = Path(__file__).resolve().parent
 
 def inside_figure() -> None:
     model, tokenizer = load_course_model(), get_tokenizer()
-    lens = logit_lens(model, torch.tensor(tokenizer.encode("She counted them: one, two, three, four,")))
+    lens = logit_lens(model, torch.tensor(tokenizer.encode("Mia found some shells. Mia counted them: one, two, three, four,")))
     story = torch.tensor(([EOT_ID] + tokenizer.encode(load_corpus("val").split("<|endoftext|>")[0]))[:256])
     scores = head_scores(model, text_ids=story.unsqueeze(0))
-    fig = Figure(figsize=(13, 3.4), layout="constrained")
-    left, *grids = fig.subplots(1, 3, width_ratios=[3, 1.1, 1.1])
+    fig = Figure(figsize=(16, 3.6), layout="constrained")
+    left, *grids = fig.subplots(1, 3, width_ratios=[4, 1.1, 1.1])
     plot_logit_lens(lens, ax=left)
     left.set_title("logit lens: the top next-token guess after each layer")
     for ax, role, title in zip(grids, ("previous_token", "induction"), ("previous-token score", "induction score")):

@@ -9,7 +9,7 @@ from typing import Optional
 from matplotlib.figure import Figure
 
 _PROBE_COLORS = {"counting": "#1f77b4", "count_recall": "#ff7f0e", "weekday_order": "#2ca02c",
-                 "name_copying": "#d62728"}
+                 "name_copying": "#d62728", "induction": "#9467bd"}
 
 
 def reference_losses() -> dict[str, float]:
@@ -72,5 +72,5 @@ def dashboard_figure(data: dict[str, list], references: dict[str, float], x_max:
     probe_ax.set(xlabel="step", ylabel="% right", title="probe accuracies", ylim=(-3, 103))
     probe_ax.set_xlim(0, x_max)
     if d["probes"]:
-        probe_ax.legend(loc="lower right", fontsize=7)
+        probe_ax.legend(loc="center right", fontsize=7)
     return fig
