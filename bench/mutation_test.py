@@ -94,7 +94,7 @@ EQUIVALENT = {
     ("generation", "probs = torch.softmax(logits, dim=-1)", "drop USub", 1): _LAST_DIM,
     ("generation", "yield (idx_next, torch.softmax(logits, dim=-1)) if return_probs else idx_next", "drop USub", 1):
         _LAST_DIM,
-    ("attention", "elif num_tokens == 1:  # one new token: it may see every cached key", "1 -> 2", 1):
+    ("attention", "if num_tokens == 1:  # one new token: it may see every cached key", "1 -> 2", 1):
         "one new token then takes the masked branch, whose mask row hides no cached key: the same result",
     ("training/loss", "probs = log_probs.clamp_(min=-70.0).exp_()", "70.0 -> 140.0", 1):
         "a lower floor for the probabilities: below e^-70 they change the gradient by < 1e-25 either way; "

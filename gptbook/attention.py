@@ -8,8 +8,8 @@ future, so the model can be trained to predict every next token at once.
 Two paths compute the same thing:
 - the explicit one, written out step by step (and the one that can hand back the attention
   weights for the heat maps of notebooks 04 and 08);
-- the fast one, ``torch.nn.functional.scaled_dot_product_attention``, used whenever the weights
-  are not requested.
+- the fast one, ``torch.nn.functional.scaled_dot_product_attention`` (``fused_causal_attention``),
+  used whenever the weights are not requested; the CPU fast path of ``gptbook.prepack`` calls it too.
 
 Taught in notebook 04 (attention); the cache in notebook 07 (generating text).
 """
@@ -23,6 +23,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import Dropout, mark_residual_output
+
+
+def fused_causal_attention(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                           causal_mask: torch.Tensor, dropout_p: float = 0.0) -> torch.Tensor:
+    """Causal attention in one fused kernel: (b, heads, num_tokens, head_dim) queries over n_keys keys and values.
+
+    The queries are the last ``num_tokens`` positions of the ``n_keys`` (earlier keys come from a cache).
+    ``causal_mask`` is the (context, context) table of ``MultiHeadAttention`` (True = hidden). Returns the
+    context vectors, (b, heads, num_tokens, head_dim): the same as the explicit path's ``weights @ values``.
+    """
+    num_tokens, n_keys = queries.shape[2], keys.shape[2]
+    if num_tokens == n_keys:  # no earlier tokens: the ordinary causal mask
+        return F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p, is_causal=True)
+    if num_tokens == 1:  # one new token: it may see every cached key
+        return F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p)
+    mask = causal_mask[n_keys - num_tokens:n_keys, :n_keys]  # query i sits at position n_keys - num_tokens + i
+    return F.scaled_dot_product_attention(queries, keys, values, attn_mask=~mask, dropout_p=dropout_p)
 
 
 class LayerKVCache:
@@ -153,13 +170,8 @@ class MultiHeadAttention(nn.Module):
             context = self._attend_with_private_dropout(queries, keys, values, mask)
         else:
             # The same computation in one fused kernel (it never materialises the weights).
-            dropout_p = self.dropout.p if self.training else 0.0
-            if num_tokens == n_keys:
-                context = F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p, is_causal=True)
-            elif num_tokens == 1:  # one new token: it may see every cached key
-                context = F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout_p)
-            else:
-                context = F.scaled_dot_product_attention(queries, keys, values, attn_mask=~mask, dropout_p=dropout_p)
+            context = fused_causal_attention(queries, keys, values, self.mask,
+                                             dropout_p=self.dropout.p if self.training else 0.0)
 
         # Merge the heads again: (b, num_heads, num_tokens, head_dim) -> (b, num_tokens, d_out)
         context = context.transpose(1, 2).reshape(b, num_tokens, self.d_out)

@@ -53,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._shared import cpu_vendor
-from .attention import LayerKVCache, MultiHeadAttention
+from .attention import LayerKVCache, MultiHeadAttention, fused_causal_attention
 from .layers import GELU, FeedForward, LayerNorm
 from .model import TransformerBlock
 
@@ -231,14 +231,7 @@ def _block_forward(block: nn.Module, kernel: str, dtype: torch.dtype, owner: int
         q, k, v = qkv(h).view(b, T, 3, heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         if kv_cache is not None:
             k, v = kv_cache.update(k, v)  # (b, heads, n_keys, head_dim)
-        n_keys = k.shape[2]
-        if T == n_keys:  # no earlier tokens: the ordinary causal mask
-            context = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        elif T == 1:  # one new token: it may see every cached key
-            context = F.scaled_dot_product_attention(q, k, v)
-        else:
-            mask = att.mask[n_keys - T:n_keys, :n_keys]  # True = hidden
-            context = F.scaled_dot_product_attention(q, k, v, attn_mask=~mask)
+        context = fused_causal_attention(q, k, v, att.mask)  # attention.py's fused path: (b, heads, T, head_dim)
         context = context.transpose(1, 2).reshape(b * T, d)  # merge the heads: (b*T, d)
         x = x + out_proj(context).view(b, T, emb)  # shortcut around attention
         h = F.layer_norm(x, (emb,), norm2.scale, norm2.shift, norm2.eps).view(b * T, emb)

@@ -5,7 +5,7 @@ import torch
 
 from conftest import MINI_CONFIG
 from gptbook import (
-    GELU, GPT2_CONFIGS, GPT_CONFIG_124M, FeedForward, GPTModel, LayerNorm, MultiHeadAttention,
+    GELU, GPT2_CONFIGS, GPT_CONFIG_124M, GPT_CONFIG_TINY, FeedForward, GPTModel, LayerNorm, MultiHeadAttention,
     TransformerBlock, count_parameters, generate_text_simple, get_tokenizer, parameter_breakdown,
     text_to_token_ids, token_ids_to_text,
 )
@@ -213,3 +213,34 @@ def test_the_layers_that_end_a_residual_branch_are_marked_by_module(mini_model):
     n = mini_model.cfg["n_layers"]
     assert marked == sorted([f"trf_blocks.{i}.att.out_proj" for i in range(n)]
                             + [f"trf_blocks.{i}.ff.layers.2" for i in range(n)])
+
+
+# -- dropout drawn from a private generator ------------------------------------------------------
+
+def test_dropout_from_a_private_generator_equals_torchs_dropout_bit_for_bit():
+    """Trainer's dropout (gptbook.layers.Dropout with a generator) draws the masks nn.Dropout and
+    scaled_dot_product_attention draw from an equally seeded global generator: same losses, same gradients."""
+    from gptbook.layers import use_dropout_generator
+
+    torch.manual_seed(0)
+    model = GPTModel({**GPT_CONFIG_TINY, "emb_dim": 32, "n_heads": 2, "n_layers": 2, "context_length": 16}).train()
+    x = torch.randint(0, 1000, (2, 16))
+
+    def loss_and_grads():
+        model.zero_grad()
+        loss = model(x).logsumexp(-1).mean()
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    torch.manual_seed(99)
+    global_loss, global_grads = loss_and_grads()
+    generator = torch.Generator().manual_seed(99)
+    assert use_dropout_generator(model, generator) == 1 + 2 * 2  # the embeddings; per block attention and shortcut
+    state = torch.get_rng_state()
+    private_loss, private_grads = loss_and_grads()
+    assert torch.equal(torch.get_rng_state(), state), "the global generator was used"
+    assert torch.equal(private_loss, global_loss)
+    assert all(torch.equal(a, b) for a, b in zip(private_grads, global_grads))
+    use_dropout_generator(model, None)
+    with pytest.raises(TypeError, match="plain nn.Dropout"):
+        use_dropout_generator(torch.nn.Sequential(torch.nn.Dropout(0.1)), generator)
