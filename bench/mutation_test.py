@@ -96,6 +96,13 @@ EQUIVALENT = {
         _LAST_DIM,
     ("attention", "if num_tokens == 1:  # one new token: it may see every cached key", "1 -> 2", 1):
         "one new token then takes the masked branch, whose mask row hides no cached key: the same result",
+    ("attention", "elif self.training and self.dropout.p > 0 and self.dropout.generator is not None:", "Gt -> GtE", 1):
+        "dropout rate 0 with a generator then takes the explicit path, which computes the same attention (slower)",
+    ("attention", "elif self.training and self.dropout.p > 0 and self.dropout.generator is not None:", "And -> Or", 1):
+        "more cases take the explicit path (eval mode, or dropout from the global generator): it computes what the "
+        "fused kernel does, with the same dropout masks on the CPU, only slower",
+    ("attention", "scores = (queries * scale) @ (keys.transpose(-2, -1) * scale)  # (b, num_heads, num_tokens, n_keys)",
+     "drop USub", 1): "keys are 4-D here, so dimension 2 is dimension -2",
     ("training/loss", "probs = log_probs.clamp_(min=-70.0).exp_()", "70.0 -> 140.0", 1):
         "a lower floor for the probabilities: below e^-70 they change the gradient by < 1e-25 either way; "
         "only the speed differs (denormal floats)",
