@@ -10,19 +10,14 @@ time, and with the strongest previous-token head switched off (``gptbook.interpr
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from lab import v2_validation  # noqa: E402
-
-from gptbook import GPTModel, get_config  # noqa: E402
-from gptbook import probes  # noqa: E402
-from gptbook.corpus import STORY_SEPARATOR, load_corpus  # noqa: E402
-from gptbook.interpret import ablate, head_scores  # noqa: E402
-from gptbook.tokenizer import EOT_ID, get_tokenizer  # noqa: E402
+from gptbook import GPTModel, get_config
+from gptbook import probes
+from gptbook.corpus import STORY_SEPARATOR, load_corpus
+from gptbook.interpret import ablate, head_scores
+from gptbook.tokenizer import EOT_ID, get_tokenizer
 
 
 def measure(model: GPTModel) -> str:
@@ -39,31 +34,29 @@ def main() -> None:
     ap.add_argument("--heads", type=int, default=4)
     a = ap.parse_args()
     tokenizer = get_tokenizer()
-    train, val = load_corpus("train"), load_corpus("val")  # the bundled stories (v2 since 2026-12-05)
-    vocabulary = sorted(set(tokenizer.encode(train, allowed_special={STORY_SEPARATOR})) - {EOT_ID})
+    val = load_corpus("val")  # the bundled stories (v2 since 2026-12-05)
     cfg = get_config("tiny")
     cfg.update(emb_dim=a.emb, n_layers=a.layers, n_heads=a.heads, drop_rate=0.0)
     model = GPTModel(cfg)
     model.load_state_dict(torch.load(a.weights, weights_only=True))
     model.eval()
     story = torch.tensor(([EOT_ID] + tokenizer.encode(val.split(STORY_SEPARATOR)[0]))[:256]).unsqueeze(0)
-    with v2_validation(train, val, vocabulary):
-        scores = head_scores(model, text_ids=story, n_tokens=40)
-        torch.set_printoptions(precision=2)
-        print("previous-token scores (layer x head):\n", scores["previous_token"])
-        print("induction scores (layer x head):\n", scores["induction"])
-        print("nothing off:", measure(model))
-        induction = scores["induction"]
-        ranked = sorted(((float(induction[l, h]), (l, h)) for l in range(a.layers) for h in range(a.heads)),
-                        reverse=True)
-        for k in (1, 2, 3):
-            heads = [head for _, head in ranked[:k]]
-            with ablate(model, heads=heads):
-                print(f"induction heads {heads} off:", measure(model))
-        previous = scores["previous_token"]
-        head = divmod(int(previous.argmax()), a.heads)
-        with ablate(model, heads=[head]):
-            print(f"previous-token head {head} off:", measure(model))
+    scores = head_scores(model, text_ids=story, n_tokens=40)
+    torch.set_printoptions(precision=2)
+    print("previous-token scores (layer x head):\n", scores["previous_token"])
+    print("induction scores (layer x head):\n", scores["induction"])
+    print("nothing off:", measure(model))
+    induction = scores["induction"]
+    ranked = sorted(((float(induction[l, h]), (l, h)) for l in range(a.layers) for h in range(a.heads)),
+                    reverse=True)
+    for k in (1, 2, 3):
+        heads = [head for _, head in ranked[:k]]
+        with ablate(model, heads=heads):
+            print(f"induction heads {heads} off:", measure(model))
+    previous = scores["previous_token"]
+    head = divmod(int(previous.argmax()), a.heads)
+    with ablate(model, heads=[head]):
+        print(f"previous-token head {head} off:", measure(model))
 
 
 if __name__ == "__main__":

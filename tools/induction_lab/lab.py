@@ -9,59 +9,29 @@ induction accuracy on random corpus tokens shown twice (second copy / first copy
 the best induction score of any head (``gptbook.interpret.head_scores``) with their layers, and the
 four story probes measured on v2 validation stories. The weights are saved at every evaluation.
 
-Rows of a batch are story windows, or with probability ``--synthetic`` a synthetic row:
-repeated segments (8-32 distinct random corpus tokens, then the same again) or, with probability
-``--echo``, "X by X" triples (at " by" the next token is the token before it: only a head that looks
-at the previous token predicts it). A research tool for issue 17, not a test: figures depend on the
+Rows of a batch are story windows, or with probability ``--synthetic`` a synthetic row
+(``gptbook.copy_drills.drill_row``): repeated segments (8-32 distinct random corpus tokens, then the
+same again) or, with probability ``--echo``, "X by X" triples (at " by" the next token is the token
+before it: only a head that looks at the previous token predicts it). A research tool for issue 17, not a test: figures depend on the
 CPU and its load; name both beside any figure you copy (README.md here).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from gptbook import GPTModel, get_config  # noqa: E402
-from gptbook import probes as probes_module  # noqa: E402
-from gptbook.corpus import STORY_SEPARATOR, load_corpus  # noqa: E402
-from gptbook.interpret import head_scores, scores_from_attention, attention_pattern  # noqa: E402,F401
-from gptbook.tokenizer import EOT_ID, get_tokenizer  # noqa: E402
-from gptbook.training import (UnusedTokens, init_weights_gpt2, lr_at_step, make_optimizer,  # noqa: E402
+from gptbook import GPTModel, get_config
+from gptbook import probes as probes_module
+from gptbook.copy_drills import drill_row
+from gptbook.corpus import STORY_SEPARATOR, load_corpus
+from gptbook.interpret import head_scores
+from gptbook.tokenizer import EOT_ID, get_tokenizer
+from gptbook.training import (UnusedTokens, init_weights_gpt2, lr_at_step, make_optimizer,
                               sinusoidal_positions)
-
-
-@contextlib.contextmanager
-def v2_validation(train: str, val: str, vocabulary: list[int]):
-    """Let ``gptbook.probes`` read the v2 stories and draw induction tokens from their vocabulary."""
-    saved = probes_module.load_corpus, probes_module._default_corpus_tokens
-    probes_module.load_corpus = lambda split="train", **_: val if split == "val" else train
-    probes_module._default_corpus_tokens = lambda: tuple(vocabulary)
-    probes_module._default_sites.cache_clear()
-    try:
-        yield
-    finally:
-        probes_module.load_corpus, probes_module._default_corpus_tokens = saved
-        probes_module._default_sites.cache_clear()
-
-
-def synthetic_row(length: int, vocabulary: list[int], by: int, echo: float, generator: torch.Generator) -> torch.Tensor:
-    """``length`` tokens of repeated random segments or "X by X" triples (see the module docstring)."""
-    row: list[int] = []
-    while len(row) < length:
-        n = int(torch.randint(8, 33, (1,), generator=generator))
-        segment = [vocabulary[i] for i in torch.randperm(len(vocabulary), generator=generator)[:n]]
-        if float(torch.rand(1, generator=generator)) < echo:
-            row += [EOT_ID] + [t for x in segment[:10] for t in (x, by, x)]
-        else:
-            row += [EOT_ID] + segment + segment
-    return torch.tensor(row[:length])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -97,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     ids = torch.tensor(tokenizer.encode(train, allowed_special={STORY_SEPARATOR}))
     vocabulary = sorted(set(ids.tolist()) - {EOT_ID})
     by = tokenizer.encode(" by")[0]
+    drill_vocabulary = torch.tensor(vocabulary)
     first_val = [EOT_ID] + tokenizer.encode(val.split(STORY_SEPARATOR)[0])
     story = torch.tensor(first_val[:256]).unsqueeze(0)
 
@@ -114,40 +85,39 @@ def main(argv: list[str] | None = None) -> None:
     order, cursor = torch.randperm(n_windows, generator=generator), 0
     say(f"{vars(a)} | train tokens {len(ids):,}, distinct {len(vocabulary):,}")
     seconds, tokens, running = 0.0, 0, None
-    with v2_validation(train, val, vocabulary):
-        for step in range(1, a.steps + 1):
-            started = time.perf_counter()
-            if cursor + a.B > n_windows:
-                order, cursor = torch.randperm(n_windows, generator=generator), 0
-            rows = [ids[s * a.T:s * a.T + a.T + 1] for s in order[cursor:cursor + a.B].tolist()]
-            cursor += a.B
-            rows = [synthetic_row(a.T + 1, vocabulary, by, a.echo, generator)
-                    if float(torch.rand(1, generator=generator)) < a.synthetic else r for r in rows]
-            batch = torch.stack(rows)
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at_step(step - 1, a.lr, a.steps, a.warmup, a.lr / 10)
-            loss = unused.loss(model, batch[:, :-1], batch[:, 1:])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            unused.clip_grad_norm_(model, 1.0)
-            optimizer.step()
-            unused.sync(model)
-            seconds += time.perf_counter() - started
-            tokens += batch[:, :-1].numel()
-            running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
-            if step % a.eval == 0 or step == a.steps:
-                model.eval()
-                induction = probes_module.induction_accuracy(model)
-                scores = head_scores(model, text_ids=story, n_tokens=40)
-                found = probes_module.run_probes(model, n_stories=40)
-                model.train()
-                previous, heads = scores["previous_token"], scores["induction"]
-                say(f"step {step} tokens {tokens / 1e6:.2f}M train {seconds:.0f}s loss {running:.3f} "
-                    f"induction {induction['second']:.2f}/{induction['first']:.2f} "
-                    f"prev {previous.max():.2f}@L{int(previous.argmax()) // a.heads} "
-                    f"ind-head {heads.max():.2f}@L{int(heads.argmax()) // a.heads} "
-                    + " ".join(f"{k} {v:.2f}" for k, v in found.items()))
-                torch.save(model.state_dict(), out_dir / f"{a.name}.pt")
+    for step in range(1, a.steps + 1):
+        started = time.perf_counter()
+        if cursor + a.B > n_windows:
+            order, cursor = torch.randperm(n_windows, generator=generator), 0
+        rows = [ids[s * a.T:s * a.T + a.T + 1] for s in order[cursor:cursor + a.B].tolist()]
+        cursor += a.B
+        rows = [drill_row(a.T + 1, drill_vocabulary, a.echo, by, generator)
+                if float(torch.rand(1, generator=generator)) < a.synthetic else r for r in rows]
+        batch = torch.stack(rows)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at_step(step - 1, a.lr, a.steps, a.warmup, a.lr / 10)
+        loss = unused.loss(model, batch[:, :-1], batch[:, 1:])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        unused.clip_grad_norm_(model, 1.0)
+        optimizer.step()
+        unused.sync(model)
+        seconds += time.perf_counter() - started
+        tokens += batch[:, :-1].numel()
+        running = loss.item() if running is None else 0.9 * running + 0.1 * loss.item()
+        if step % a.eval == 0 or step == a.steps:
+            model.eval()
+            induction = probes_module.induction_accuracy(model)
+            scores = head_scores(model, text_ids=story, n_tokens=40)
+            found = probes_module.run_probes(model, n_stories=40)
+            model.train()
+            previous, heads = scores["previous_token"], scores["induction"]
+            say(f"step {step} tokens {tokens / 1e6:.2f}M train {seconds:.0f}s loss {running:.3f} "
+                f"induction {induction['second']:.2f}/{induction['first']:.2f} "
+                f"prev {previous.max():.2f}@L{int(previous.argmax()) // a.heads} "
+                f"ind-head {heads.max():.2f}@L{int(heads.argmax()) // a.heads} "
+                + " ".join(f"{k} {v:.2f}" for k, v in found.items()))
+            torch.save(model.state_dict(), out_dir / f"{a.name}.pt")
 
 
 if __name__ == "__main__":
