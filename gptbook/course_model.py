@@ -118,6 +118,7 @@ def export_course_model(run_dir: Union[str, Path], wall_seconds: Optional[float]
             "val_steps": history.get("val_steps", []),
             "val_losses": [round(v, 4) for v in history.get("val_losses", [])],
             "val_probes": history.get("val_probes", []),
+            "val_heads": history.get("val_heads", []),  # every head's previous-token and induction score
             "val_seconds": [round(v, 1) for v in history.get("val_seconds", [])],  # training time at each evaluation
             "train_steps": history.get("steps", [])[::10],
             "train_losses": [round(v, 4) for v in history.get("train_losses", [])[::10]],

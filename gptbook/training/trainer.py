@@ -76,7 +76,8 @@ class Trainer:
         self._log = log
         self.tokenizer = get_tokenizer()
         self.history: dict[str, list] = {"steps": [], "train_losses": [], "val_steps": [], "val_losses": [],
-                                         "tokens_seen": [], "val_probes": [], "val_seconds": []}
+                                         "tokens_seen": [], "val_probes": [], "val_seconds": [],
+                                         "val_heads": []}
         self.step = 0  # optimizer steps done
         self.unused_tokens: Optional[UnusedTokens] = None  # with merge_unused: the shared head row (fit sets it)
         self.copy_drills: Any = None  # with copy_drills > 0: a gptbook.copy_drills.CopyDrills (set by _load_data)
@@ -278,12 +279,18 @@ class Trainer:
         """Run the corpus probes (``gptbook.probes``) when training on the bundled corpus; keep them in the history."""
         if not self.config.probes or self.config.data not in (None, "bundled"):
             return
+        from ..interpret import head_scores
         from ..probes import format_probes, induction_accuracy, run_probes
 
         accuracies = run_probes(self.model, n_stories=self.config.probe_stories, tokenizer=None)
         # in-context copying of random corpus tokens (second copy): the skill of an induction head
         accuracies["induction"] = induction_accuracy(self.model)["second"]
         self.history["val_probes"].append({"step": self.step, **accuracies})
+        # every head's previous-token and induction score (n_layers x n_heads): which heads form, and when
+        scores = head_scores(self.model)
+        self.history["val_heads"].append({"step": self.step, **{
+            role: [[round(float(x), 3) for x in row] for row in scores[role]]
+            for role in ("previous_token", "induction")}})
         self.log(f"step {self.step:5d} | probes: {format_probes(accuracies)}")
 
     def save(self) -> None:
