@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         say("opening JupyterLab (stop it with Ctrl+C)")
         return run(python, "-m", "jupyterlab", FIRST_NOTEBOOK, *flags, *args.extra, check=False)
     say("checking the shipped course model (gptbook.load_course_model)")
-    run(python, "-c", "from gptbook.course_model import load_course_model; load_course_model()")
+    run(python, "-c", "from gptbook import load_course_model; load_course_model()")
     say("running the tests: the library, every notebook (nbval) and the browser test")
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return run(python, "-m", "pytest", *PYTEST_PLUGINS, *args.extra, check=False, env=env)

@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 import torch  # noqa: E402
 
 from gptbook._shared import cpu_name  # noqa: E402
-from gptbook.dashboard import TrainingDashboard  # noqa: E402
+from gptbook.ui.dashboard import TrainingDashboard  # noqa: E402
 from gptbook.training import TrainConfig, Trainer  # noqa: E402
 
 

@@ -5,9 +5,9 @@
     python bench/bench_time_to_skill.py --max-steps 300    # ... only its first 300 steps
     python bench/bench_time_to_skill.py --shipped          # read the shipped course model's own run
 
-For a recipe of ``gptbook.recipes`` it trains a fresh model with ``Trainer`` (in this process) and reads
-its history: at every evaluation the probes (``gptbook.probes``, on held-out stories), in-context copying
-(``induction``: ``gptbook.probes.induction_accuracy``) and the seconds of training so far. It prints, for each skill, the first
+For a recipe of ``gptbook.training.recipes`` it trains a fresh model with ``Trainer`` (in this process) and reads
+its history: at every evaluation the probes (``gptbook.training.probes``, on held-out stories), in-context copying
+(``induction``: ``gptbook.training.probes.induction_accuracy``) and the seconds of training so far. It prints, for each skill, the first
 evaluation at which the skill was reached -- counting >= 90 %, induction >= 50 % -- with the tokens and
 seconds it took (set-up excluded, evaluations included: what a learner waits), and the CPU it ran on.
 Nothing is asserted: figures depend on the machine (name it beside every figure).
@@ -19,8 +19,8 @@ import argparse
 import tempfile
 from dataclasses import replace
 
-from gptbook.course_model import _machine, course_model_info
-from gptbook.recipes import RECIPES
+from gptbook.training.course_model import _machine, course_model_info
+from gptbook.training.recipes import RECIPES
 
 #: The skills timed, and the accuracy that counts as "has it".
 GOALS = {"counting": 0.90, "induction": 0.50}

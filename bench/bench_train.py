@@ -188,7 +188,7 @@ def load_average() -> float:
 def corpus_report() -> dict:
     from collections import Counter
 
-    from gptbook.corpus import STORY_SEPARATOR, corpus_stats, load_corpus
+    from gptbook.training.corpus import STORY_SEPARATOR, corpus_stats, load_corpus
     from gptbook.tokenizer import get_tokenizer
 
     tok = get_tokenizer()

@@ -4,34 +4,31 @@ Every piece the course builds by hand, importable in one line::
 
     from gptbook import GPT_CONFIG_124M, GPTModel, get_tokenizer, text_to_token_ids, generate
 
-Modules, in the order the course teaches them:
+The core, at the top of the package, in the order the course teaches it (read it in one sitting):
 
     tokenizer   text <-> token IDs (GPT-2 byte-pair encoding, offline)        notebook 01
+    data        sliding windows of token IDs, data loaders                    notebook 02
     config      the model configurations                                      notebooks 03, 06
     attention   causal multi-head self-attention, the key/value cache         notebook 04
     layers      LayerNorm, GELU, the feed-forward network                     notebook 05
     model       the transformer block and the GPT model                       notebooks 05, 06
     params      where every parameter comes from                              notebook 06
     generation  greedy decoding, temperature, top-k, top-p, streaming         notebook 07
-    data        sliding windows of token IDs, data loaders                    notebook 02
-    corpus      the bundled story corpus (generated), loading your own text    notebooks 02, 08
-    training    the loss, the training loop, the full Trainer                 notebook 08
-    checkpoint  saving and loading with safetensors (never pickle)            notebook 08
-    probes      which of the corpus's regularities a model has learned        notebooks 08, 10
-    course_model  the course's trained tiny model, shipped with gptbook      notebooks 07, 08, 10
-    weights     loading OpenAI's GPT-2 weights                                notebook 09
-    exercises   check("04.1", answer): exercises that check themselves     every notebook
+    prepack     the CPU fast path ``generate`` takes                          notebook 07
 
-The rooms beside the core (ARCHITECTURE.md has the map): ``gptbook.exercises`` (the checker and one catalogue per
-notebook), ``gptbook.ui`` (widgets and plots), ``gptbook.loading`` (checkpoints, GPT-2 weights, which model a name
-means), and the training modules above. Small shared rules (``eval_mode``, the cache folder, ...) are in
-``gptbook._shared``.
+The rooms (ARCHITECTURE.md has the map; imports run from the rooms down to the core, never back up):
 
-Command line: ``gptbook train`` and ``gptbook generate`` (also ``python -m gptbook ...``), in ``gptbook.cli``.
+    training/   the loss, the training loops, ``Trainer``; the story corpus, the probes, the recipes,
+                the course model's training and export                        notebooks 02, 08, 10
+    loading/    checkpoints (safetensors, never pickle), GPT-2 weights, the shipped course model  08, 09
+    ui/         widgets, plots, the live training dashboard                   notebooks 01, 04, 07, 08, 10
+    exercises/  check("04.1", answer): exercises that check themselves     every notebook
+    cli/        ``gptbook train`` and ``gptbook generate`` (also ``python -m gptbook ...``)
 
-``gptbook.viz`` (matplotlib) and ``gptbook.widgets`` (ipywidgets) are imported on their own, and so are
-``gptbook.dashboard`` (the live training dashboard, notebook 08), ``gptbook.interpret`` and
-``gptbook.explorer`` (looking inside a trained model, notebook 10).
+And the doors the notebooks import from: ``gptbook.widgets`` (every widget), ``gptbook.viz`` (the pictures, with
+matplotlib), ``gptbook.weights`` (loading OpenAI's GPT-2 weights, notebook 09) and ``gptbook.interpret`` (logit lens,
+head scores, ablations, notebook 10). Neither ``widgets`` nor ``viz`` is imported by ``import gptbook``. Small shared
+rules (``eval_mode``, the cache folder, ...) are in ``gptbook._shared``.
 """
 
 from ._version import __version__
@@ -44,14 +41,14 @@ from .params import count_parameters, format_breakdown, model_size_mb, parameter
 from .tokenizer import EOT_ID, get_tokenizer, text_to_token_ids, token_ids_to_text
 from .weights import load_gpt2_checkpoint
 from .data import GPTDatasetV1, create_dataloader_v1, create_train_val_loaders, train_val_split
-from .corpus import corpus_stats, load_corpus, load_text, load_text_file, unigram_entropy
+from .training.corpus import corpus_stats, load_corpus, load_text, load_text_file, unigram_entropy
 from .training import (
     TrainConfig, Trainer, calc_loss_batch, calc_loss_loader, evaluate_model, generate_and_print_sample,
     perplexity, plot_losses, train_model_simple,
 )
 from .loading.checkpoint import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
-from .course_model import course_model_info, load_course_model
-from .probes import run_probes
+from .loading.course_model import course_model_info, load_course_model
+from .training.probes import run_probes
 from .exercises import check, hint, progress, solution
 
 

@@ -14,7 +14,7 @@ output head, as if the model stopped there: at which layer does the right answer
 
 *Ablation* zeroes what a head (or a whole block) adds to the residual stream while the
 ``with`` block runs, through forward hooks that are removed afterwards: the weights are never
-touched. Measuring what breaks (``gptbook.probes``) shows what a head *causes*, not only what
+touched. Measuring what breaks (``gptbook.training.probes``) shows what a head *causes*, not only what
 it attends to.
 
 Taught in notebook 10 (inside the trained model).
@@ -226,16 +226,16 @@ def repeated_random_tokens(n_tokens: int = 40, batch: int = 8, seed: int = 0,
 
     The tokens are drawn (seeded, no token twice in one copy) from ``vocabulary``: by default every token
     of the bundled stories, so that the model has seen each of them, but never in this order. The same
-    sequences as the ``induction`` probe's (``gptbook.probes.repeated_sequences``).
+    sequences as the ``induction`` probe's (``gptbook.training.probes.repeated_sequences``).
     """
-    from .probes import repeated_sequences
+    from .training.probes import repeated_sequences
 
     return repeated_sequences(batch, n_tokens, seed, vocabulary=vocabulary)
 
 
 def corpus_vocabulary() -> list[int]:
-    """The distinct token IDs of the bundled training stories (sorted; ``gptbook.probes.corpus_token_ids``)."""
-    from .probes import corpus_token_ids
+    """The distinct token IDs of the bundled training stories (sorted; ``gptbook.training.probes.corpus_token_ids``)."""
+    from .training.probes import corpus_token_ids
 
     return corpus_token_ids()
 
@@ -383,7 +383,7 @@ def name_copy_scores(model: nn.Module, n_stories: int = 10) -> torch.Tensor:
     """For every head, (n_layers, n_heads): how much weight it puts, where a name must be copied
     (the ``name_copying`` probe sites of ``n_stories`` validation stories), on the earlier
     occurrences of that very name in the context -- the head that *fetches* the name."""
-    from .probes import probe_sites
+    from .training.probes import probe_sites
 
     token_lists, sites = probe_sites(n_stories)
     context = model.cfg["context_length"]

@@ -5,6 +5,8 @@ The code is in the ``gptbook.ui`` room; this module keeps the path the notebooks
 - ``TokenizerWidget``: type text, see its tokens and their IDs.                 notebook 01
 - ``AttentionExplorer``: a text, a layer, a head -> the attention heat map.     notebooks 04, 08
 - ``GenerationWidget``: a prompt and the sampling knobs -> text, token by token. notebook 07
+- ``TrainingDashboard``: loss curves, samples, probes and a Stop button while training. notebook 08
+- ``TokenProbabilityExplorer``: what the model expected at every token of a text.  notebook 10
 
 Each widget is an ``ipywidgets.VBox``: make it the last expression of a cell to show it. They
 are plain ipywidgets plus matplotlib pictures sent as PNG images: no JavaScript of our own and no
@@ -23,7 +25,10 @@ The parts carry CSS classes for browser tests: ``gptbook-token-input``, ``gptboo
 
 from .ui.attention import AttentionExplorer
 from .ui.base import figure_to_png
+from .ui.dashboard import TrainingDashboard
+from .ui.explorer import TokenProbabilityExplorer
 from .ui.generation import GenerationWidget
 from .ui.tokens import TokenizerWidget
 
-__all__ = ["AttentionExplorer", "GenerationWidget", "TokenizerWidget", "figure_to_png"]
+__all__ = ["AttentionExplorer", "GenerationWidget", "TokenProbabilityExplorer", "TokenizerWidget", "TrainingDashboard",
+           "figure_to_png"]

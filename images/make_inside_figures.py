@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from gptbook import get_tokenizer, load_course_model  # noqa: E402
-from gptbook.corpus import load_corpus  # noqa: E402
+from gptbook.training.corpus import load_corpus  # noqa: E402
 from gptbook.interpret import head_scores, logit_lens, plot_logit_lens  # noqa: E402
 from gptbook.tokenizer import EOT_ID  # noqa: E402
 from gptbook.training import lr_at_step  # noqa: E402
@@ -52,8 +52,8 @@ def inside_figure() -> None:
 
 def dashboard_picture(run: Path) -> None:
     """The dashboard as it looked at the end of ``run`` (a finished ``gptbook train`` folder), replayed."""
-    from gptbook.checkpoint import load_checkpoint_metadata
-    from gptbook.dashboard import TrainingDashboard
+    from gptbook.loading.checkpoint import load_checkpoint_metadata
+    from gptbook.ui.dashboard import TrainingDashboard
 
     meta = load_checkpoint_metadata(run)
     history, r = meta["history"], meta["train_config"]

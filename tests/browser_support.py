@@ -134,7 +134,7 @@ class JupyterLabServer:
             JUPYTER_PREFER_ENV_PATH="1",
             JUPYTER_PLATFORM_DIRS="1",
             PYTHONPATH=os.pathsep.join([str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
-            # The course model is trained once and cached (gptbook.course_model): share that cache,
+            # The course model is trained once and cached (gptbook.training.course_model): share that cache,
             # or every run of this test would train it again.
             GPTBOOK_CACHE=os.environ.get("GPTBOOK_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "gptbook"),
             HF_HUB_OFFLINE="1",
@@ -144,7 +144,7 @@ class JupyterLabServer:
             OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
         )
         env.pop("PYTHONSTARTUP", None)
-        env.pop("PYTEST_CURRENT_TEST", None)  # the kernel is a learner's, not a test's (gptbook.dashboard looks at it)
+        env.pop("PYTEST_CURRENT_TEST", None)  # the kernel is a learner's, not a test's (gptbook.ui.dashboard looks at it)
         env.pop("GPTBOOK_DASHBOARD", None)
         return env
 

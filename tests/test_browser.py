@@ -62,7 +62,7 @@ ATTENTION_NOTEBOOK = "notebooks/04_attention.ipynb"
 PROMPT = "On Monday, it was rainy, so"  # in the style of the stories the course model learned from
 VIEWPORT = {"width": 1100, "height": 1200}  # tall enough for a whole widget in one screenshot
 # A notebook runs in about a minute on 2 busy cores; the first run of notebook 07 also trains the
-# course model once (gptbook.course_model caches it), which takes a few minutes more.
+# course model once (gptbook.training.course_model caches it), which takes a few minutes more.
 RUN_ALL_TIMEOUT_MS = 480_000
 README_SCREENSHOTS = {  # README picture -> screenshot of this run it is made from
     "generation_widget.png": "07-4-generated.png",

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gptbook import GPTModel
-from gptbook.checkpoint import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
+from gptbook.loading.checkpoint import CheckpointError, load_checkpoint, load_checkpoint_metadata, save_checkpoint
 from gptbook.training import make_optimizer, model_loss
 
 TINY = {"vocab_size": 50257, "context_length": 16, "emb_dim": 32, "n_heads": 4, "n_layers": 2,
@@ -219,7 +219,7 @@ def test_each_parameter_groups_own_settings_come_back(tmp_path):
 
 
 def test_a_newer_format_version_is_refused_with_a_clear_message(tmp_path):
-    from gptbook.checkpoint import VERSION
+    from gptbook.loading.checkpoint import VERSION
 
     model, _ = trained_model(TINY, steps=0)
     save_checkpoint(tmp_path, model)

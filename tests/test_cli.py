@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import gptbook
-from gptbook.checkpoint import load_checkpoint_metadata
+from gptbook.loading.checkpoint import load_checkpoint_metadata
 from gptbook.cli import build_parser, main, train_config_from_args
-from gptbook.course_model import COURSE_RECIPE
+from gptbook.training.course_model import COURSE_RECIPE
 from gptbook.training import TrainConfig
 from conftest import need
 
@@ -26,7 +26,7 @@ TINY_ARGS = ["--set", "emb_dim=32", "--set", "n_layers=2", "--set", "n_heads=2",
 
 
 def story_file(folder: Path) -> Path:
-    from gptbook.corpus import load_corpus
+    from gptbook.training.corpus import load_corpus
 
     path = folder / "stories.txt"
     path.write_text(load_corpus("val")[:20000], encoding="utf-8")

@@ -1,9 +1,9 @@
-"""Copy drills (gptbook.copy_drills): rows that only copying from the context predicts, mixed into training."""
+"""Copy drills (gptbook.training.copy_drills): rows that only copying from the context predicts, mixed into training."""
 
 import pytest
 import torch
 
-from gptbook.copy_drills import ECHO_TRIPLES, SEGMENT_LENGTH, CopyDrills, drill_row
+from gptbook.training.copy_drills import ECHO_TRIPLES, SEGMENT_LENGTH, CopyDrills, drill_row
 from gptbook.tokenizer import EOT_ID, get_tokenizer
 from gptbook.training import TrainConfig
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gptbook.corpus import (
+from gptbook.training.corpus import (
     DAYS, NUMBERS, STORY_SEPARATOR, corpus_stats, generate_stories, load_corpus, load_text, load_text_file,
     load_text_url, unigram_entropy,
 )
@@ -26,7 +26,7 @@ def sha(text):
 @pytest.mark.slow
 def test_corpus_is_deterministic_across_processes():
     here = sha(load_corpus("all"))
-    code = "import hashlib; from gptbook.corpus import load_corpus; print(hashlib.sha256(load_corpus('all').encode()).hexdigest())"
+    code = "import hashlib; from gptbook.training.corpus import load_corpus; print(hashlib.sha256(load_corpus('all').encode()).hexdigest())"
     for hash_seed in ("0", "12345"):  # Python's string hashing must not matter
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,

@@ -11,10 +11,10 @@ import torch
 from gptbook import course_model
 from gptbook.loading import course_model as shipped_files
 from gptbook.config import GPT_CONFIG_TINY
-from gptbook.corpus import load_corpus
-from gptbook.course_model import COURSE_RECIPE, course_model_info, export_course_model, load_course_model
+from gptbook.training.corpus import load_corpus
+from gptbook.training.course_model import COURSE_RECIPE, course_model_info, export_course_model, load_course_model
 from gptbook.interpret import ablate, head_scores
-from gptbook.probes import PROBES, induction_accuracy, run_probes
+from gptbook.training.probes import PROBES, induction_accuracy, run_probes
 from gptbook.training import TrainConfig, Trainer
 
 

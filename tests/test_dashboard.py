@@ -10,9 +10,9 @@ import torch
 
 from gptbook import GPTModel
 from gptbook._shared import eval_mode
-from gptbook.checkpoint import load_checkpoint_metadata
-from gptbook.corpus import load_corpus
-from gptbook.dashboard import TrainingDashboard, live_frontend, reference_losses
+from gptbook.loading.checkpoint import load_checkpoint_metadata
+from gptbook.training.corpus import load_corpus
+from gptbook.ui.dashboard import TrainingDashboard, live_frontend, reference_losses
 from gptbook.data import create_dataloader_v1
 from gptbook.training import TrainConfig, Trainer, train_model_simple
 

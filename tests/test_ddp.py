@@ -26,7 +26,7 @@ TRAIN_MODULE = ["-m", "gptbook", "train"]
 
 
 def story_file(tmp_path):
-    from gptbook.corpus import load_corpus
+    from gptbook.training.corpus import load_corpus
 
     path = tmp_path / "stories.txt"
     path.write_text(load_corpus("val")[:20000], encoding="utf-8")
@@ -54,7 +54,7 @@ def torchrun(*args, nproc=2):
 
 def test_torchrun_two_processes(tmp_path):
     """The command line under torchrun: the loss falls, rank 0 alone logs and saves, both exit cleanly."""
-    from gptbook.checkpoint import load_checkpoint, load_checkpoint_metadata
+    from gptbook.loading.checkpoint import load_checkpoint, load_checkpoint_metadata
 
     out = tmp_path / "ddp"
     data = story_file(tmp_path)

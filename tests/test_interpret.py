@@ -163,7 +163,7 @@ def test_head_scores_grid_and_pictures(model):
 
 
 def test_token_probability_explorer_shows_candidates_surprise_and_errors(model):
-    from gptbook.explorer import TokenProbabilityExplorer, surprise_color
+    from gptbook.ui.explorer import TokenProbabilityExplorer, surprise_color
 
     explorer = TokenProbabilityExplorer(model, text="Once upon a time, there was a cat.", k=3)
     n = len(explorer.surprise.tokens)

@@ -31,11 +31,23 @@ def test_catalogues_do_not_import_the_registry():
             assert not targets & {"gptbook.exercises", "gptbook.exercises.registry", "gptbook.exercises.api"}, name
 
 
+#: The modules a learner reads to see the GPT, at the top of the package.
+CORE = ("tokenizer", "config", "data", "layers", "attention", "model", "params", "generation", "prepack", "_shared")
+#: The other modules at the top: the package itself, and the doors the notebooks import the rooms' tools from.
+DOORS = ("__init__", "__main__", "_version", "interpret", "viz", "weights", "widgets")
+
+
+def test_the_top_of_the_package_is_the_core_and_its_doors():
+    """A newcomer who opens ``gptbook/`` sees the core and a few doors; everything else lives in a room."""
+    top = {p.stem for p in (ROOT / "gptbook").glob("*.py")}
+    assert top == set(CORE) | set(DOORS), ("a new top-level module: put it in a room, or name it in CORE or DOORS "
+                                           f"and in ARCHITECTURE.md: {sorted(top ^ (set(CORE) | set(DOORS)))}")
+
+
 def test_the_core_imports_no_room():
-    """tokenizer, config, layers, attention, model, params, generation, prepack import only each other (and the
-    two loading modules ``from_pretrained`` needs, which import nothing but config)."""
-    core = {f"gptbook.{m}" for m in ("tokenizer", "config", "layers", "attention", "model", "params", "generation",
-                                      "prepack", "_shared")}
+    """tokenizer, config, data, layers, attention, model, params, generation, prepack import only each other (and
+    the two loading modules ``from_pretrained`` needs, which import nothing but config)."""
+    core = {f"gptbook.{m}" for m in CORE}
     allowed = core | {"gptbook.loading.hf_gpt2", "gptbook.loading.source", "gptbook.loading.state"}
     graph = import_graph.arrows()
     for name in core:
@@ -68,12 +80,13 @@ def test_no_submodule_shadows_a_name_a_room_exports():
     assert callable(progress) and progress.__module__ == "gptbook.exercises.api"
 
 
-def test_the_split_modules_keep_their_old_paths():
-    """``training.py``, ``dashboard.py`` and ``cli.py`` became packages or moved (issue 19, step 2): every name the
-    notebooks, the tools and the tests import from the old paths is still there."""
+def test_the_names_the_notebooks_import_are_where_they_look():
+    """``training.py``, ``dashboard.py`` and ``cli.py`` became packages (issue 19): every name the notebooks, the
+    tools and the tests import from ``gptbook.training``, ``gptbook.widgets`` and ``gptbook.cli`` is there."""
     import gptbook.cli
-    import gptbook.dashboard
     import gptbook.training
+    import gptbook.ui.dashboard
+    import gptbook.widgets
 
     training_names = """TokenWindows TrainConfig Trainer TrainingCallback UnusedTokens autocast_context
         bf16_autocast_supported calc_loss_batch calc_loss_loader choose_device chunked_cross_entropy eval_mode
@@ -81,7 +94,9 @@ def test_the_split_modules_keep_their_old_paths():
         perplexity plot_losses sinusoidal_positions supports_fast_loss train_model_simple""".split()
     assert [n for n in training_names if not hasattr(gptbook.training, n)] == []
     assert [n for n in ("TrainingDashboard", "live_frontend", "reference_losses")
-            if not hasattr(gptbook.dashboard, n)] == []
+            if not hasattr(gptbook.ui.dashboard, n)] == []
     assert [n for n in ("main", "build_parser", "train_config_from_args", "parse_override", "resolve_device",
                         "load_model", "UsageError") if not hasattr(gptbook.cli, n)] == []
-    assert gptbook.dashboard.TrainingDashboard.__module__ == "gptbook.ui.dashboard"
+    assert gptbook.ui.dashboard.TrainingDashboard.__module__ == "gptbook.ui.dashboard"
+    assert [n for n in ("AttentionExplorer", "GenerationWidget", "TokenProbabilityExplorer", "TokenizerWidget",
+                        "TrainingDashboard") if not hasattr(gptbook.widgets, n)] == []

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from gptbook.corpus import DAYS, NUMBERS, STORY_SEPARATOR, load_corpus
-from gptbook.probes import (PROBES, corpus_token_ids, format_probes, induction_accuracy, predict_at_sites,
+from gptbook.training.corpus import DAYS, NUMBERS, STORY_SEPARATOR, load_corpus
+from gptbook.training.probes import (PROBES, corpus_token_ids, format_probes, induction_accuracy, predict_at_sites,
                             probe_sites, repeated_sequences, run_probes)
 from gptbook.tokenizer import get_tokenizer
 
@@ -115,7 +115,7 @@ def test_bad_story_count_is_a_clear_error():
         probe_sites(0)
 
 
-def test_a_trainer_run_on_the_stories_records_every_probe_and_induction_at_each_evaluation(tmp_path):
+def test_a_trainer_run_on_the_stories_records_every_probe_induction_and_head_scores_at_each_evaluation(tmp_path):
     from gptbook.training import TrainConfig, Trainer
 
     config = TrainConfig(model_overrides={"emb_dim": 32, "n_layers": 1, "n_heads": 2, "context_length": 32},
@@ -126,3 +126,10 @@ def test_a_trainer_run_on_the_stories_records_every_probe_and_induction_at_each_
     for row in history["val_probes"]:
         assert set(row) == {"step", *PROBES, "induction"}
         assert all(0.0 <= row[name] <= 1.0 for name in (*PROBES, "induction"))
+    # and every head's previous-token and induction score (layers x heads), measured on 15 tokens shown twice
+    assert [row["step"] for row in history["val_heads"]] == [2, 4]
+    for row in history["val_heads"]:
+        assert set(row) == {"step", "previous_token", "induction"}
+        for role in ("previous_token", "induction"):
+            assert len(row[role]) == 1 and len(row[role][0]) == 2  # 1 layer, 2 heads
+            assert all(0.0 <= x <= 1.0 for x in row[role][0])

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from gptbook import GPT_CONFIG_TINY, GPTModel
-from gptbook.corpus import load_corpus
+from gptbook.training.corpus import load_corpus
 from gptbook.data import create_dataloader_v1
 from gptbook.training import (
     TokenWindows, TrainConfig, Trainer, autocast_context, calc_loss_batch, calc_loss_loader, choose_device,
@@ -438,7 +438,7 @@ def test_trainer_init_std_scales_the_start(tmp_path):
 
 
 def test_trainer_stops_at_the_time_budget_and_saves(tmp_path):
-    from gptbook.checkpoint import load_checkpoint_metadata
+    from gptbook.loading.checkpoint import load_checkpoint_metadata
 
     trainer = Trainer(trainer_config(tmp_path, max_steps=50, max_seconds=0.0), log=lambda m: None)
     history = trainer.fit()

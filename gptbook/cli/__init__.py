@@ -13,7 +13,7 @@
 
 Every input is checked before anything is loaded, trained or written: a bad one ends the command
 with one line on stderr and exit status 2. Training progress goes to stdout, and a checkpoint
-(``gptbook.checkpoint``) to ``--out`` every ``--save-every`` steps and at the end; generated text is
+(``gptbook.loading.checkpoint``) to ``--out`` every ``--save-every`` steps and at the end; generated text is
 printed as it comes. The library behind it: ``gptbook.training.Trainer`` and
 ``gptbook.generation.generate_stream``.
 

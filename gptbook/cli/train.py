@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _train_parser(commands: argparse._SubParsersAction) -> None:
-    from ..recipes import RECIPES
+    from ..training.recipes import RECIPES
     from ..training import TrainConfig
 
     d = TrainConfig()
@@ -28,7 +28,7 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "train", help="train a GPT and save checkpoints", formatter_class=_formatter,
         description="Train a GPT (gptbook.training.Trainer) and save checkpoints to --out.",
-        epilog=f"A recipe (gptbook.recipes) replaces the defaults ({recipes}); "
+        epilog=f"A recipe (gptbook.training.recipes) replaces the defaults ({recipes}); "
                "the options given change it. Under torchrun every process trains its share (DDP).")
 
     def option(flag: str, dest: str, help: str, default: Optional[str] = None, **kwargs: Any) -> None:
@@ -37,7 +37,7 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
         p.add_argument(flag, dest=dest, help=text, default=argparse.SUPPRESS, **kwargs)
 
     p.add_argument("--recipe", choices=list(RECIPES), default=argparse.SUPPRESS,
-                   help="start from a recipe (gptbook.recipes): course (the shipped model) or notebook (notebook 08's run)")
+                   help="start from a recipe (gptbook.training.recipes): course (the shipped model) or notebook (notebook 08's run)")
     option("--config", "model", "model configuration: tiny, 124M, gpt2, gpt2-medium, ...", d.model, metavar="NAME")
     option("--set", "model_overrides", "change one model configuration field, e.g. n_layers=2 (repeatable)",
            action="append", type=_override, metavar="KEY=VALUE")
@@ -90,8 +90,8 @@ def _train_parser(commands: argparse._SubParsersAction) -> None:
 
 def train_config_from_args(args: argparse.Namespace) -> "TrainConfig":
     """The ``TrainConfig`` the options describe: ``--recipe``'s (or ``TrainConfig()``'s) settings, then
-    every option given. ``--recipe course`` alone gives exactly ``gptbook.recipes.COURSE_RECIPE``."""
-    from ..recipes import RECIPES
+    every option given. ``--recipe course`` alone gives exactly ``gptbook.training.recipes.COURSE_RECIPE``."""
+    from ..training.recipes import RECIPES
     from ..training import TrainConfig
 
     given = vars(args)

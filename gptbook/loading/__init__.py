@@ -7,6 +7,6 @@
     course_model  the course model shipped in gptbook/data: its metadata, and its weights checked and loaded
 
 The public entry points stay where learners meet them: ``gptbook.load_checkpoint``, ``GPTModel.from_pretrained``,
-``gptbook.load_gpt2_checkpoint`` (``gptbook.checkpoint`` and ``gptbook.weights`` re-export this room's names).
+``gptbook.load_gpt2_checkpoint`` (in ``gptbook.weights``, notebook 09's door, which re-exports ``hf_gpt2``'s names).
 Nothing here imports the package's top level; ``checkpoint`` imports ``gptbook.model`` only when it builds a model.
 """

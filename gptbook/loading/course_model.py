@@ -2,8 +2,8 @@
 
 ``load_course_model()`` checks the weights' sha256 against the metadata and builds the model (about a second,
 offline); ``course_model_info()`` is the metadata. Making those files from a training run (training, probes,
-export) is ``gptbook.course_model``'s job; this part only reads, so that the dashboard and the notebooks can use
-it without importing the trainer.
+export) is ``gptbook.training.course_model``'s job; this part only reads, so that the dashboard and the
+notebooks can use it without importing the trainer.
 """
 
 from __future__ import annotations

@@ -31,6 +31,17 @@ One job a file; import every name from here (``from gptbook.training import ...`
     windows.py      ``TokenWindows``: the batches of a run, found again from the step       part 3
     trainer.py      ``Trainer`` (and the loss module DDP wraps, the torchrun environment)   part 3
 
+What the course trains on, and how it measures what a model learned (import these from their modules,
+e.g. ``from gptbook.training.probes import run_probes``):
+
+    stories.py      the story world: heroes, pets with made-up names, secret codes, the week (generated)
+    corpus.py       the bundled corpus built from the stories, loading your own text, statistics
+    copy_drills.py  rows that only copying from the context predicts (random tokens shown twice, "X by X")
+    probes.py       which of the stories' rules a model has learned, and in-context copying (induction)
+    recipes.py      the course's recipes: ``COURSE_RECIPE`` (the shipped model), ``NOTEBOOK_RECIPE`` (notebook 08)
+    course_model.py exporting a finished run as the shipped course model (reading it back is
+                    ``gptbook.loading.course_model``, ``gptbook.load_course_model``)
+
 Taught in notebook 08 (training).
 """
 

@@ -93,8 +93,8 @@ class TrainConfig:
     init_std: float = 0.02  # the standard deviation of "gpt2" and "sinusoidal" (GPT-2's 0.02 was chosen for width 768)
     resume: Optional[str] = None  # a checkpoint folder to continue from
     max_seconds: Optional[float] = None  # stop (and save) after this much time; the cosine then ends there
-    probes: bool = True  # on the bundled corpus: run gptbook.probes at every evaluation (kept in the history)
+    probes: bool = True  # on the bundled corpus: run gptbook.training.probes at every evaluation (kept in the history)
     probe_stories: int = 40  # validation stories the probes read
     merge_unused: bool = False  # train the head rows of tokens the text never uses as one row (UnusedTokens)
-    copy_drills: float = 0.0  # share of training rows replaced by copy drills (gptbook.copy_drills); 0: none
+    copy_drills: float = 0.0  # share of training rows replaced by copy drills (gptbook.training.copy_drills); 0: none
     copy_echo: float = 0.3  # of the drills, the share that are "X by X" echoes (the rest: repeated sequences)

@@ -53,7 +53,7 @@ def generate_and_print_sample(model: nn.Module, tokenizer, device: Union[str, to
 
 
 class TrainingCallback(Protocol):
-    """What ``train_model_simple`` and ``Trainer`` call as training goes (e.g. ``gptbook.dashboard.TrainingDashboard``).
+    """What ``train_model_simple`` and ``Trainer`` call as training goes (e.g. ``gptbook.ui.dashboard.TrainingDashboard``).
 
     ``callback(event, **info)`` with ``event`` one of:
 

@@ -19,6 +19,7 @@ from ..layers import use_dropout_generator
 from ..model import GPTModel
 from ..tokenizer import EOT_ID, EOT_TEXT, get_tokenizer, text_to_token_ids, token_ids_to_text
 from .config import TrainConfig
+from .copy_drills import CopyDrills
 from .loss import UnusedTokens, model_loss, perplexity
 from .schedule import (
     autocast_context, bf16_autocast_supported, init_weights_gpt2, lr_at_step, make_optimizer, sinusoidal_positions,
@@ -63,7 +64,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, log: Callable[[str], None] = _write,
                  callback: Optional[TrainingCallback] = None, dashboard: Any = False) -> None:
         self.config = config
-        # dashboard=True: a live TrainingDashboard (gptbook.dashboard) is the callback and shows the log
+        # dashboard=True: a live TrainingDashboard (gptbook.ui.dashboard) is the callback and shows the log
         self.dashboard = None
         if dashboard:
             from ..ui.dashboard import TrainingDashboard
@@ -80,7 +81,7 @@ class Trainer:
                                          "val_heads": []}
         self.step = 0  # optimizer steps done
         self.unused_tokens: Optional[UnusedTokens] = None  # with merge_unused: the shared head row (fit sets it)
-        self.copy_drills: Any = None  # with copy_drills > 0: a gptbook.copy_drills.CopyDrills (set by _load_data)
+        self.copy_drills: Optional[CopyDrills] = None  # with copy_drills > 0: the drills (set by _load_data)
         self._finished = False  # fit() ran to the end (close() then waits for the other processes)
         self._steps_this_run = 0  # ... of which in this process (not before a resume)
         self._started = time.perf_counter()
@@ -112,7 +113,7 @@ class Trainer:
         self.use_autocast = bf16_autocast_supported(self.device) if cfg.autocast is None else bool(cfg.autocast)
 
     def _load_data(self) -> None:
-        from ..corpus import load_corpus, load_text
+        from .corpus import load_corpus, load_text
 
         cfg = self.config
         if cfg.data in (None, "bundled"):
@@ -127,7 +128,6 @@ class Trainer:
         self.train_windows = TokenWindows(self.train_ids, max_length, cfg.batch_size, cfg.seed,
                                           self.rank, self.world_size, shuffle=True)
         if cfg.copy_drills > 0:
-            from ..copy_drills import CopyDrills
 
             self.copy_drills = CopyDrills(self.train_ids.unique().tolist(), cfg.copy_drills, cfg.copy_echo,
                                           seed=cfg.seed + self.rank)
@@ -138,7 +138,7 @@ class Trainer:
             raise ValueError(f"validation text too short: {exc}") from None
 
     def _build(self) -> None:
-        from ..checkpoint import load_checkpoint, load_checkpoint_metadata
+        from ..loading.checkpoint import load_checkpoint, load_checkpoint_metadata
         from ..config import get_config
 
         cfg = self.config
@@ -276,18 +276,18 @@ class Trainer:
         return token_ids_to_text(out[0], self.tokenizer)
 
     def _probe(self) -> None:
-        """Run the corpus probes (``gptbook.probes``) when training on the bundled corpus; keep them in the history."""
+        """Run the corpus probes (``gptbook.training.probes``) when training on the bundled corpus; keep them in the history."""
         if not self.config.probes or self.config.data not in (None, "bundled"):
             return
         from ..interpret import head_scores
-        from ..probes import format_probes, induction_accuracy, run_probes
+        from .probes import format_probes, induction_accuracy, run_probes
 
         accuracies = run_probes(self.model, n_stories=self.config.probe_stories, tokenizer=None)
         # in-context copying of random corpus tokens (second copy): the skill of an induction head
         accuracies["induction"] = induction_accuracy(self.model)["second"]
         self.history["val_probes"].append({"step": self.step, **accuracies})
         # every head's previous-token and induction score (n_layers x n_heads): which heads form, and when
-        scores = head_scores(self.model)
+        scores = head_scores(self.model, n_tokens=min(40, (self.model.cfg["context_length"] - 1) // 2))
         self.history["val_heads"].append({"step": self.step, **{
             role: [[round(float(x), 3) for x in row] for row in scores[role]]
             for role in ("previous_token", "induction")}})
@@ -297,7 +297,7 @@ class Trainer:
         """Write a checkpoint of the current state to ``out_dir`` (rank 0 only)."""
         if self.rank != 0:
             return
-        from ..checkpoint import save_checkpoint
+        from ..loading.checkpoint import save_checkpoint
 
         save_checkpoint(self.config.out_dir, self.model, self.optimizer, step=self.step,
                         history=self.history, train_config=asdict(self.config))

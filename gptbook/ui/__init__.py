@@ -9,8 +9,8 @@
     dashboard   TrainingDashboard: the live training dashboard    notebook 08
                 (its background run and record; the picture in dashboard_plot)
 
-Learners import them by their old paths, which re-export these: ``gptbook.widgets``, ``gptbook.explorer``,
-``gptbook.viz``, ``gptbook.dashboard``.
+Learners import them through two doors at the top of the package: ``gptbook.widgets`` (every widget, the dashboard
+and the explorer included) and ``gptbook.viz`` (the plots).
 
 A new widget: a class in a module of its own here, built on ``base._GptbookBox`` (or ``base._TextBox`` when a
 text box drives it), its parts tagged with ``gptbook-...`` CSS classes for ``tests/test_browser.py``; re-export it

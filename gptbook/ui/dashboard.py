@@ -4,7 +4,7 @@ One widget that keeps updating while training runs: the training and validation 
 (with two reference lines: the corpus's unigram entropy, what a model that ignores the context
 reaches, and the shipped course model's final validation loss), tokens per second and time left,
 the learning rate, a sample from the current weights at every evaluation (always the same prompt,
-so you read the text getting better) and the probe accuracies (``gptbook.probes``) as they climb.
+so you read the text getting better) and the probe accuracies (``gptbook.training.probes``) as they climb.
 A Stop button ends training cleanly after the current step; the model keeps what it learned
 (and ``Trainer`` saves its checkpoint as at any end).
 
@@ -31,7 +31,8 @@ The parts carry CSS classes for browser tests: ``gptbook-dashboard``, ``gptbook-
 ``gptbook-dashboard-plot``, ``gptbook-dashboard-sample``, ``gptbook-dashboard-log``,
 ``gptbook-dashboard-stop``, ``gptbook-error``.
 
-The picture itself is drawn in ``dashboard_plot.py``; learners import the dashboard as ``gptbook.dashboard``.
+The picture itself is drawn in ``dashboard_plot.py``; learners import the dashboard from ``gptbook.widgets``
+(or ``Trainer(config, dashboard=True)`` makes one).
 
 Taught in notebook 08 (training).
 """
@@ -311,7 +312,7 @@ class TrainingDashboard(W.VBox):
             return token_ids_to_text(out[0], tokenizer)
 
     def _run_probes(self, model: Any) -> Optional[dict]:
-        from ..probes import run_probes
+        from ..training.probes import run_probes
 
         try:
             return run_probes(model, n_stories=self.probe_stories)

@@ -34,7 +34,7 @@ _ENTROPY: Optional[float] = None
 def _unigram_entropy() -> float:
     global _ENTROPY
     if _ENTROPY is None:
-        from ..corpus import load_corpus, unigram_entropy
+        from ..training.corpus import load_corpus, unigram_entropy
         from ..tokenizer import EOT_TEXT, get_tokenizer
 
         _ENTROPY = unigram_entropy(get_tokenizer().encode(load_corpus("train"), allowed_special={EOT_TEXT}))

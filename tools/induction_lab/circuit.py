@@ -15,7 +15,7 @@ import torch
 
 from gptbook import GPTModel, get_config
 from gptbook import probes
-from gptbook.corpus import STORY_SEPARATOR, load_corpus
+from gptbook.training.corpus import STORY_SEPARATOR, load_corpus
 from gptbook.interpret import ablate, head_scores
 from gptbook.tokenizer import EOT_ID, get_tokenizer
 

@@ -5,12 +5,12 @@
 
 Every ``--eval`` steps it prints (and appends to ``runs/induction_lab/NAME.log``): the running loss,
 induction accuracy on random corpus tokens shown twice (second copy / first copy, as
-``gptbook.probes.induction_accuracy``), the best previous-token score (on a validation story) and
+``gptbook.training.probes.induction_accuracy``), the best previous-token score (on a validation story) and
 the best induction score of any head (``gptbook.interpret.head_scores``) with their layers, and the
 four story probes measured on v2 validation stories. The weights are saved at every evaluation.
 
 Rows of a batch are story windows, or with probability ``--synthetic`` a synthetic row
-(``gptbook.copy_drills.drill_row``): repeated segments (8-32 distinct random corpus tokens, then the
+(``gptbook.training.copy_drills.drill_row``): repeated segments (8-32 distinct random corpus tokens, then the
 same again) or, with probability ``--echo``, "X by X" triples (at " by" the next token is the token
 before it: only a head that looks at the previous token predicts it). A research tool for issue 17, not a test: figures depend on the
 CPU and its load; name both beside any figure you copy (README.md here).
@@ -26,8 +26,8 @@ import torch
 
 from gptbook import GPTModel, get_config
 from gptbook import probes as probes_module
-from gptbook.copy_drills import drill_row
-from gptbook.corpus import STORY_SEPARATOR, load_corpus
+from gptbook.training.copy_drills import drill_row
+from gptbook.training.corpus import STORY_SEPARATOR, load_corpus
 from gptbook.interpret import head_scores
 from gptbook.tokenizer import EOT_ID, get_tokenizer
 from gptbook.training import (UnusedTokens, init_weights_gpt2, lr_at_step, make_optimizer,

@@ -24,7 +24,7 @@ from typing import Sequence
 
 import torch
 
-from .tokenizer import EOT_ID, get_tokenizer
+from ..tokenizer import EOT_ID, get_tokenizer
 
 #: The length of a repeated sequence is drawn from this range (both ends included).
 SEGMENT_LENGTH = (8, 32)

@@ -1,6 +1,6 @@
 """Text to train on: the course's own story corpus, your text files, and (when online) a URL.
 
-The bundled corpus, "Week Stories", is *generated* from a fixed seed by ``gptbook.stories``: short
+The bundled corpus, "Week Stories", is *generated* from a fixed seed by ``gptbook.training.stories``: short
 children's stories about a week in someone's life. Nothing is downloaded and no text is copied
 from anywhere; the same seed gives the same characters on every machine, in about a second.
 
@@ -25,7 +25,7 @@ loss tells whether the model learned the patterns rather than the training text.
 
 Functions:
     load_corpus(split)        the bundled corpus: "train", "val" or "all"
-    generate_story(rng)       one story from a ``random.Random`` (``gptbook.stories``)
+    generate_story(rng)       one story from a ``random.Random`` (``gptbook.training.stories``)
     load_text_file(path)      any UTF-8 text file, with clear errors for anything else
     load_text_url(url)        a UTF-8 text from the web (needs a network)
     load_text(source)         one of the three, chosen from ``source``
@@ -47,10 +47,10 @@ from typing import Iterable, Union
 
 import torch
 
-from .stories import (  # noqa: F401  (the story world, as gptbook.corpus.DAYS etc.)
+from .stories import (  # noqa: F401  (the story world, as gptbook.training.corpus.DAYS etc.)
     CORPUS_SEED, CORPUS_STORIES, DAYS, NUMBERS, generate_stories, generate_story,
 )
-from .tokenizer import EOT_TEXT
+from ..tokenizer import EOT_TEXT
 
 #: Fraction of the stories used for validation (the last ones generated).
 VAL_FRACTION = 0.1
@@ -204,7 +204,7 @@ def corpus_stats(tokenizer=None) -> dict[str, float]:
     ``distinct_tokens`` and ``unigram_entropy`` (nats per token, of the training split).
     """
     if tokenizer is None:
-        from .tokenizer import get_tokenizer
+        from ..tokenizer import get_tokenizer
 
         tokenizer = get_tokenizer()
     train, val = load_corpus("train"), load_corpus("val")

@@ -1,7 +1,7 @@
 """The training recipes of the course: settings for ``Trainer`` that the course runs and documents.
 
 ``COURSE_RECIPE``
-    how the shipped course model was trained (``gptbook.course_model``; about half an hour on one
+    how the shipped course model was trained (``gptbook.training.course_model``; about half an hour on one
     CPU core): ``gptbook train --recipe course --out runs/course-model``.
 ``NOTEBOOK_RECIPE``
     notebook 08's own run, a few minutes on a laptop, after which the model counts:
@@ -18,7 +18,7 @@ measured best for these stories (``tools/induction_lab/README.md``):
 - **learning rate 2e-3** with 100 warm-up steps and a cosine to a tenth of it;
 - **merge_unused**: the stories use about 2,200 of GPT-2's 50,257 tokens; the head rows of the
   others train as one shared row (``UnusedTokens``): the same training, much less work per step;
-- for the course model only, **copy drills** (``gptbook.copy_drills``): a quarter of the rows are
+- for the course model only, **copy drills** (``gptbook.training.copy_drills``): a quarter of the rows are
   random tokens shown twice or "X by X" echoes, which make copying from the context a general rule
   (an induction head) rather than a trick for the stories' names and codes.
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .training import TrainConfig
+from .config import TrainConfig
 
 #: The model both recipes train: ``tiny`` at width 128, without dropout (7.3 million parameters, tied head).
 WIDTH_128 = {"emb_dim": 128, "drop_rate": 0.0}

@@ -1,7 +1,7 @@
 """Probes: which of the story corpus's regularities has a model learned?
 
 A validation loss says *how much* a model has learned, not *what*. The bundled "Week Stories"
-(``gptbook.corpus``) are built from a few rules, and each rule leaves places in a story where
+(``gptbook.training.corpus``) are built from a few rules, and each rule leaves places in a story where
 the next token is fully determined by the text before it. A probe collects such places from
 **validation stories** (the model never trained on them) and asks: is the model's top-1
 prediction there the right token? Four skills, from easy to hard:
@@ -45,10 +45,10 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from ._shared import eval_mode
+from .._shared import eval_mode
 from .corpus import DAYS, STORY_SEPARATOR, load_corpus
-from .model import reads_out_head
-from .tokenizer import EOT_ID, get_tokenizer
+from ..model import reads_out_head
+from ..tokenizer import EOT_ID, get_tokenizer
 
 #: The probes, in the order ``run_probes`` returns them (roughly: the order a model learns them).
 PROBES = ("counting", "count_recall", "weekday_order", "name_copying")

@@ -1,18 +1,19 @@
-"""The course's own trained model: ``GPT_CONFIG_TINY`` trained on the bundled stories, shipped with gptbook.
+"""Training and exporting the course's own model: ``GPT_CONFIG_TINY`` trained on the bundled stories, shipped with gptbook.
 
 Several notebooks want a model that has learned something: the live generation widget, the
 attention heat maps after training, the logit lens and the head roles of notebook 10. That model
-was trained once, with the project's own trainer and ``gptbook.recipes.COURSE_RECIPE``, and its weights
+was trained once, with the project's own trainer and ``gptbook.training.recipes.COURSE_RECIPE``, and its weights
 ship inside the package (``gptbook/data/course_model.safetensors``, bf16, about 15 MB) beside a JSON file of
 metadata: the recipe, the corpus's hash, gptbook's version, the steps, tokens, wall time and
 machine of the run, the validation loss and probe accuracies of the shipped weights, and the
-losses and probes at every evaluation of the run (how the skills emerged).
+losses, probes and head scores at every evaluation of the run (how the skills and circuits emerged).
 
-``load_course_model()`` checks the file's sha256 and loads it in about a second, offline, with no
-training, so every learner, on any machine, gets the very same weights. To train it again (about
-half an hour on one CPU core)::
+Reading it back is ``gptbook.loading.course_model``: ``load_course_model()`` checks the file's sha256
+and loads it in about a second, offline, with no training, so every learner, on any machine, gets
+the very same weights. To train it again (about half an hour on one CPU core)::
 
-    gptbook train --recipe course --out runs/course-model && python -m gptbook.course_model export runs/course-model
+    gptbook train --recipe course --out runs/course-model
+    python -m gptbook.training.course_model export runs/course-model
 
 Taught in notebooks 07 (generating text), 08 (training) and 10 (inside the trained model).
 """
@@ -31,11 +32,11 @@ from typing import Any, Optional, Sequence, Union
 
 import torch
 
-from ._shared import cpu_name
-from .checkpoint import _sha256
-from .loading.course_model import DATA_DIR, INFO_FILE, WEIGHTS_FILE, course_model_info, load_course_model  # noqa: F401
-from .model import GPTModel
-from .recipes import COURSE_RECIPE  # noqa: F401  (gptbook.course_model.COURSE_RECIPE, as before)
+from .._shared import cpu_name
+from ..loading.checkpoint import _sha256
+from ..loading.course_model import DATA_DIR, INFO_FILE, WEIGHTS_FILE, course_model_info, load_course_model  # noqa: F401
+from ..model import GPTModel
+from .recipes import COURSE_RECIPE  # noqa: F401  (gptbook.training.course_model.COURSE_RECIPE, as before)
 
 #: Validation stories the shipped model's probe accuracies are measured on.
 EXPORT_PROBE_STORIES = 120
@@ -53,8 +54,9 @@ def _machine() -> str:
 def _full_val_loss(model: GPTModel) -> float:
     """Mean loss over every validation window of the bundled corpus (not only the eval batches)."""
     from .corpus import load_corpus
-    from .tokenizer import EOT_TEXT, get_tokenizer
-    from .training import TokenWindows, model_loss
+    from ..tokenizer import EOT_TEXT, get_tokenizer
+    from .loss import model_loss
+    from .windows import TokenWindows
 
     ids = torch.tensor(get_tokenizer().encode(load_corpus("val"), allowed_special={EOT_TEXT}))
     windows = TokenWindows(ids, model.cfg["context_length"], 8, seed=0, shuffle=False)
@@ -75,8 +77,8 @@ def export_course_model(run_dir: Union[str, Path], wall_seconds: Optional[float]
     """
     from safetensors.torch import save_file
 
-    from ._version import __version__
-    from .checkpoint import load_checkpoint, load_checkpoint_metadata
+    from .._version import __version__
+    from ..loading.checkpoint import load_checkpoint, load_checkpoint_metadata
     from .corpus import load_corpus
     from .probes import induction_accuracy, run_probes
 
@@ -101,7 +103,7 @@ def export_course_model(run_dir: Union[str, Path], wall_seconds: Optional[float]
         "config": model.cfg,
         "recipe": {k: v for k, v in recipe.items() if k not in ("out_dir", "resume")},
         "command": "gptbook train --recipe course --out runs/course-model && "
-                   "python -m gptbook.course_model export runs/course-model",
+                   "python -m gptbook.training.course_model export runs/course-model",
         "corpus_sha256": hashlib.sha256(load_corpus("all").encode("utf-8")).hexdigest(),
         "gptbook_version": __version__,
         "steps": int(meta.get("step", 0)),
@@ -171,9 +173,9 @@ def course_model_report(info: Optional[dict[str, Any]] = None) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m gptbook.course_model export RUN_DIR [--wall-seconds S]`` writes the shipped files;
-    ``python -m gptbook.course_model report`` prints their figures as Markdown."""
-    parser = argparse.ArgumentParser(prog="python -m gptbook.course_model",
+    """``python -m gptbook.training.course_model export RUN_DIR [--wall-seconds S]`` writes the shipped files;
+    ``python -m gptbook.training.course_model report`` prints their figures as Markdown."""
+    parser = argparse.ArgumentParser(prog="python -m gptbook.training.course_model",
                                      description="Write the shipped course model from a training run.")
     sub = parser.add_subparsers(dest="command", required=True)
     export = sub.add_parser("export", help="write gptbook/data/course_model.{safetensors,json} from RUN_DIR")

@@ -15,7 +15,7 @@ mechanism the course names for it (notebooks 08 and 10):
   first time predicts the rest (``A B ... A -> B``): the job of an induction head.
 
 ``generate_story(rng)`` writes one story; ``generate_stories(n, seed)`` a reproducible list.
-``gptbook.corpus`` joins them into the training and validation text.
+``gptbook.training.corpus`` joins them into the training and validation text.
 """
 
 from __future__ import annotations
