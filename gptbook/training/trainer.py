@@ -289,8 +289,7 @@ class Trainer:
         # every head's previous-token and induction score (n_layers x n_heads): which heads form, and when
         scores = head_scores(self.model, n_tokens=min(40, (self.model.cfg["context_length"] - 1) // 2))
         self.history["val_heads"].append({"step": self.step, **{
-            role: [[round(float(x), 3) for x in row] for row in scores[role]]
-            for role in ("previous_token", "induction")}})
+            role: scores[role].double().round(decimals=3).tolist() for role in ("previous_token", "induction")}})
         self.log(f"step {self.step:5d} | probes: {format_probes(accuracies)}")
 
     def save(self) -> None:
