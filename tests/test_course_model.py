@@ -50,6 +50,7 @@ def test_metadata_describes_the_run_that_made_it():
     assert len(history["val_steps"]) == len(history["val_losses"]) == len(history["val_probes"]) >= 4
     assert [p["step"] for p in history["val_probes"]] == history["val_steps"]
     assert all("induction" in p for p in history["val_probes"])
+    assert [h["step"] for h in history["val_heads"]] == history["val_steps"]  # when each head formed
     assert len(history["val_seconds"]) == len(history["val_steps"])
     # densely where things change: notebook 10 plots when induction formed
     assert max(b - a for a, b in zip([0] + history["val_steps"], history["val_steps"])) <= 100
@@ -79,7 +80,7 @@ def test_it_has_an_induction_circuit_and_needs_it(shipped):
     scores = head_scores(shipped)
     previous = [(l, h) for l, h in _heads(shipped) if scores["previous_token"][l, h] >= 0.3]
     induction = [(l, h) for l, h in _heads(shipped) if scores["induction"][l, h] >= 0.5]
-    assert previous and induction and scores["previous_token"].max() >= 0.45
+    assert previous and induction and scores["previous_token"].max() >= 0.5  # issue 17's bar for one head
     assert max(l for l, _ in previous) < min(l for l, _ in induction)  # two steps, in two layers
     before = induction_accuracy(shipped)["second"]
     for heads in (previous, induction):

@@ -147,10 +147,11 @@ def course_model_report(info: Optional[dict[str, Any]] = None) -> str:
         f"| model | `{r['model']}`: {info['config']['n_layers']} blocks of width {info['config']['emb_dim']}, "
         f"{info['config']['n_heads']} heads, context {info['config']['context_length']}, tied head |",
         f"| training | {info['steps']:,} steps of {r['batch_size']} x {r['max_length']} tokens = {info['tokens']:,} tokens; "
-        f"AdamW, peak lr {r['lr']}, warm-up {r['warmup_steps']}, cosine to {r['min_lr']}; seed {r['seed']}; "
+        f"AdamW, peak lr {r['lr']}, warm-up {r['warmup_steps']}, cosine to {r['min_lr']}, weight decay "
+        f"{r.get('weight_decay', 0.1)}; seed {r['seed']}; "
         f"init {r.get('init', 'gpt2')} (std {r.get('init_std', 0.02)}); copy drills {r.get('copy_drills', 0.0):.0%} "
         f"of the rows; dropout {info['config']['drop_rate']} |",
-        f"| wall time | {minutes} on {info['machine']} (shared with other jobs) |",
+        f"| wall time | {minutes} on {info['machine']} |",
         *([f"| note | {info['note']} |"] if info.get("note") else []),
         f"| shipped weights | {info['dtype']}, {info['bytes'] / 1e6:.1f} MB, sha256 `{info['sha256'][:16]}...` |",
         f"| validation loss | {info['val_loss']:.3f} (whole validation split, shipped weights) |",
