@@ -8,7 +8,7 @@ from dataclasses import asdict, replace
 import pytest
 import torch
 
-from gptbook import course_model
+from gptbook.training import course_model
 from gptbook.loading import course_model as shipped_files
 from gptbook.config import GPT_CONFIG_TINY
 from gptbook.training.corpus import load_corpus

@@ -14,7 +14,7 @@ import argparse
 import torch
 
 from gptbook import GPTModel, get_config
-from gptbook import probes
+from gptbook.training import probes
 from gptbook.training.corpus import STORY_SEPARATOR, load_corpus
 from gptbook.interpret import ablate, head_scores
 from gptbook.tokenizer import EOT_ID, get_tokenizer

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from gptbook import GPTModel, get_config
-from gptbook import probes as probes_module
+from gptbook.training import probes as probes_module
 from gptbook.training.copy_drills import drill_row
 from gptbook.training.corpus import STORY_SEPARATOR, load_corpus
 from gptbook.interpret import head_scores
