@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODULES = {
     "attention": (["tests/test_model.py", "tests/test_generation.py"], None),
     "generation": (["tests/test_generation.py"], None),
-    "model": (["tests/test_model.py", "tests/test_generation.py"], None),
+    "model": (["tests/test_model.py", "tests/test_generation.py", "tests/test_weights.py"], None),  # from_pretrained
     "layers": (["tests/test_model.py"], None),
     "loading/hf_gpt2": (["tests/test_weights.py"], None),  # was weights.py
     "loading/state": (["tests/test_weights.py", "tests/test_loading.py", "tests/test_checkpoint.py"], None),
@@ -108,6 +108,9 @@ EQUIVALENT = {
         "only the speed differs (denormal floats)",
     ("model", "if dtype is not None or device is not None:", "IsNot -> Is", 2):
         "with device None and dtype None, model.to() changes nothing",
+    ("layers", "if self.generator is None or not self.training or self.p == 0:", "0 -> 1", 1):
+        "rate 0 then multiplies by a mask of ones (the same output; only the private generator moves on), and rate "
+        "1 takes nn.Dropout's path, which drops everything as dropout_noise does",
 }
 
 

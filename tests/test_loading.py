@@ -51,3 +51,16 @@ def test_one_checked_load_names_the_tensor_and_the_fix():
 
     with pytest.raises(Refused, match="does not know"):
         check_state_dict(model, {**model.state_dict(), "extra": torch.ones(1)}, error=Refused)
+
+
+def test_a_checked_load_names_the_tensor_and_ends_with_what_to_do():
+    from gptbook.loading.state import BUILD_WITH_ITS_CONFIG, load_state_dict_checked
+
+    model = torch.nn.Linear(2, 3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    wrong = {"weight": torch.zeros(3, 3), "bias": torch.zeros(3)}
+    with pytest.raises(ValueError, match=r"'weight' has shape \(3, 3\) .* \(3, 2\) in the model; " + BUILD_WITH_ITS_CONFIG):
+        load_state_dict_checked(model, wrong)
+    with pytest.raises(ValueError, match="; load the other folder$"):
+        load_state_dict_checked(model, wrong, fix="load the other folder")
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # nothing was copied

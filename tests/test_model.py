@@ -215,7 +215,36 @@ def test_the_layers_that_end_a_residual_branch_are_marked_by_module(mini_model):
                             + [f"trf_blocks.{i}.ff.layers.2" for i in range(n)])
 
 
+def test_only_gptbooks_own_forward_lets_callers_run_the_head_on_some_positions(mini_model):
+    """The chunked loss and the probes run ``out_head(hidden_states(...))`` on the positions they need only when
+    that is what ``model(ids)`` computes; a model class of your own gets its ``forward`` called."""
+    from gptbook.model import reads_out_head
+
+    class OwnForward(GPTModel):
+        def forward(self, in_idx, **kwargs):
+            return super().forward(in_idx, **kwargs) * 2
+
+    class OwnHiddenStates(GPTModel):
+        def hidden_states(self, in_idx, **kwargs):
+            return super().hidden_states(in_idx, **kwargs)
+
+    assert reads_out_head(mini_model)
+    assert not reads_out_head(OwnForward(mini_model.cfg)) and not reads_out_head(OwnHiddenStates(mini_model.cfg))
+    with_bias = GPTModel(mini_model.cfg)
+    with_bias.out_head = torch.nn.Linear(mini_model.cfg["emb_dim"], mini_model.cfg["vocab_size"], bias=True)
+    assert not reads_out_head(with_bias) and not reads_out_head(torch.nn.Linear(2, 2))
+
+
 # -- dropout drawn from a private generator ------------------------------------------------------
+
+def test_dropout_of_rate_one_drops_everything_and_never_divides_by_zero():
+    from gptbook.layers import dropout_noise
+
+    x = torch.ones(3, 4)
+    assert torch.equal(dropout_noise(x, 1.0, torch.Generator().manual_seed(0)), torch.zeros(3, 4))  # not 0 / 0
+    half = dropout_noise(x, 0.5, torch.Generator().manual_seed(0))
+    assert set(half.unique().tolist()) <= {0.0, 2.0}
+
 
 def test_dropout_from_a_private_generator_equals_torchs_dropout_bit_for_bit():
     """Trainer's dropout (gptbook.layers.Dropout with a generator) draws the masks nn.Dropout and
@@ -244,3 +273,4 @@ def test_dropout_from_a_private_generator_equals_torchs_dropout_bit_for_bit():
     use_dropout_generator(model, None)
     with pytest.raises(TypeError, match="plain nn.Dropout"):
         use_dropout_generator(torch.nn.Sequential(torch.nn.Dropout(0.1)), generator)
+    assert use_dropout_generator(torch.nn.Sequential(torch.nn.Dropout(0.0)), generator) == 0  # rate 0: nothing drawn

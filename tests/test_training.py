@@ -74,8 +74,25 @@ def test_chunked_cross_entropy_matches_for_any_chunk_size():
     ref = F.cross_entropy(h @ w.T, t)
     for chunk in (1, 5, 37, 100):
         assert chunked_cross_entropy(h, w, t, chunk_size=chunk).item() == pytest.approx(ref.item(), rel=1e-6)
+        with torch.no_grad():  # evaluation takes a path of its own (the loss alone), chunk by chunk too
+            assert chunked_cross_entropy(h, w, t, chunk_size=chunk).item() == pytest.approx(ref.item(), rel=1e-6)
     with pytest.raises(ValueError):
         chunked_cross_entropy(h, w, t[:5])
+
+
+def test_chunked_loss_gradients_scale_with_what_comes_after_the_loss():
+    """A loss that is scaled (or summed with others) afterwards passes its factor into both gradients."""
+    torch.manual_seed(0)
+    h0, w0, t = torch.randn(9, 8), torch.randn(20, 8), torch.randint(0, 20, (9,))
+    grads = []
+    for fused in (True, False):
+        h, w = h0.clone().requires_grad_(), w0.clone().requires_grad_()
+        loss = chunked_cross_entropy(h, w, t, chunk_size=4) if fused else F.cross_entropy(h @ w.T, t)
+        (3.0 * loss).backward()
+        grads.append((h.grad, w.grad))
+    (fh, fw), (rh, rw) = grads
+    torch.testing.assert_close(fh, rh, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(fw, rw, atol=1e-6, rtol=1e-5)
 
 
 def test_own_model_classes_get_the_classic_loss():
