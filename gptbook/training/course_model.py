@@ -36,7 +36,7 @@ from .._shared import cpu_name
 from ..loading.checkpoint import _sha256
 from ..loading.course_model import DATA_DIR, INFO_FILE, WEIGHTS_FILE, course_model_info, load_course_model  # noqa: F401
 from ..model import GPTModel
-from .recipes import COURSE_RECIPE  # noqa: F401  (gptbook.training.course_model.COURSE_RECIPE, as before)
+from .recipes import COURSE_RECIPE  # noqa: F401  (the recipe beside the export that records it)
 
 #: Validation stories the shipped model's probe accuracies are measured on.
 EXPORT_PROBE_STORIES = 120
